@@ -1,0 +1,13 @@
+//! Engine.IO protocol v4: packets, the polling payload codec, session ids and the session state
+//! machine.
+
+mod packet;
+pub mod payload;
+mod session;
+mod sid;
+
+pub use packet::{DecodeError, Frame, Message, OpenPacket, Packet, PacketType};
+pub use session::{
+    CloseReason, Event, ProbeReply, SendError, Session, SessionConfig, TransportKind,
+};
+pub use sid::{Sid, SidError};

@@ -1,0 +1,506 @@
+//! The server side of one Engine.IO session, as a sans-IO state machine.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::payload::{self, Encoder};
+use super::{Frame, Message, OpenPacket, Packet, Sid};
+
+/// Settings of a session. The defaults are Node's (`engine.io` 6).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SessionConfig {
+    /// Time between two pings sent by the server. Default 25 s.
+    pub ping_interval: Duration,
+    /// How long the server waits for the pong after a ping. Default 20 s.
+    pub ping_timeout: Duration,
+    /// How long a WebSocket probe may take to complete the upgrade. Default 10 s.
+    pub upgrade_timeout: Duration,
+    /// The largest polling body (and WebSocket message) accepted, in bytes; advertised to the
+    /// client as `maxPayload`. Default 1 000 000 (Node's `maxHttpBufferSize`).
+    pub max_payload: usize,
+    /// Whether a polling session may upgrade to WebSocket. Default true.
+    pub allow_upgrades: bool,
+    /// Most packets a polling body may hold; past it the session closes with `parse error`.
+    /// Default 16 384 (the JS client batches up to `max_payload` bytes in one body).
+    pub max_payload_packets: usize,
+    /// Most packets waiting to be written to the transport. When full, [`Session::send`] fails
+    /// and the caller applies its slow-consumer policy. Default 1024.
+    pub max_buffered_packets: usize,
+    /// Most bytes waiting to be written to the transport (a single larger packet is still
+    /// accepted into an empty outbox). Default 8 MiB.
+    pub max_buffered_bytes: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            upgrade_timeout: Duration::from_millis(10_000),
+            max_payload: 1_000_000,
+            allow_upgrades: true,
+            max_payload_packets: 16_384,
+            max_buffered_packets: 1024,
+            max_buffered_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// The transport a session currently uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TransportKind {
+    /// HTTP long-polling.
+    Polling,
+    /// WebSocket.
+    WebSocket,
+}
+
+impl TransportKind {
+    /// The name used in the `transport` query parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Polling => "polling",
+            TransportKind::WebSocket => "websocket",
+        }
+    }
+}
+
+/// Why a session closed. [`CloseReason::as_str`] gives Node's reason string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The client closed the transport or sent a close packet (`transport close`).
+    TransportClose,
+    /// The transport failed or the client broke a transport rule (`transport error`); the
+    /// detail is for logs.
+    TransportError(&'static str),
+    /// No pong within `ping_timeout` (`ping timeout`).
+    PingTimeout,
+    /// The client sent bytes that are not Engine.IO packets (`parse error`).
+    ParseError,
+    /// The server closed the session (`forced close`).
+    ForcedClose,
+    /// The server is shutting down (`server shutting down`).
+    ServerShuttingDown,
+}
+
+impl CloseReason {
+    /// Node's reason string.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CloseReason::TransportClose => "transport close",
+            CloseReason::TransportError(_) => "transport error",
+            CloseReason::PingTimeout => "ping timeout",
+            CloseReason::ParseError => "parse error",
+            CloseReason::ForcedClose => "forced close",
+            CloseReason::ServerShuttingDown => "server shutting down",
+        }
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::TransportError(detail) => write!(f, "transport error: {detail}"),
+            other => f.write_str(other.as_str()),
+        }
+    }
+}
+
+/// What the session reports to the layer above.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A message from the client.
+    Message(Message),
+    /// The session is closed; no further event follows.
+    Closed(CloseReason),
+}
+
+/// Why [`Session::send`] refused a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The outbox is full (the client does not read fast enough).
+    #[error("outbound buffer full")]
+    Full,
+    /// The session is closed.
+    #[error("session closed")]
+    Closed,
+}
+
+/// The answer to a packet received on a WebSocket probe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProbeReply {
+    /// Write this frame (`3probe`) on the probe socket.
+    Send(Frame),
+    /// The upgrade is complete: the probe socket is now the session's transport.
+    Upgraded,
+    /// The upgrade failed: close the probe socket; the session goes on over polling.
+    Aborted,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Upgrade {
+    None,
+    Probing { deadline: Instant },
+    Done,
+}
+
+/// The server side of one Engine.IO session: heartbeat, upgrade, close and a bounded outbox.
+///
+/// It performs no I/O and reads no clock. Call order, for the task that owns it:
+/// 1. [`Session::new`] queues the open packet.
+/// 2. Feed input as it happens: [`handle_frame`](Session::handle_frame) /
+///    [`handle_payload`](Session::handle_payload) for what arrives on the current transport,
+///    [`start_probe`](Session::start_probe) and
+///    [`handle_probe_frame`](Session::handle_probe_frame) for a WebSocket upgrade,
+///    [`handle_transport_closed`](Session::handle_transport_closed), and
+///    [`handle_timeout`](Session::handle_timeout) once [`poll_timeout`](Session::poll_timeout)
+///    has passed. Commands from the application: [`send`](Session::send),
+///    [`close`](Session::close).
+/// 3. After each input, drain [`poll_event`](Session::poll_event) until `None`, then write
+///    output: on WebSocket every [`poll_transmit`](Session::poll_transmit) frame, on polling
+///    [`poll_payload`](Session::poll_payload) when a GET is waiting.
+/// 4. Once [`closed`](Session::closed) is `Some` and the output is drained, drop the session.
+#[derive(Debug)]
+pub struct Session {
+    sid: Sid,
+    config: SessionConfig,
+    transport: TransportKind,
+    upgrade: Upgrade,
+    next_ping: Option<Instant>,
+    pong_deadline: Option<Instant>,
+    pong_grace_used: bool,
+    outbox: VecDeque<Frame>,
+    outbox_bytes: usize,
+    noop_pending: bool,
+    events: VecDeque<Event>,
+    closed: Option<CloseReason>,
+}
+
+impl Session {
+    /// A new session on `transport`, with the open packet queued as its first frame.
+    pub fn new(sid: Sid, config: SessionConfig, transport: TransportKind, now: Instant) -> Self {
+        let upgrades = match transport {
+            TransportKind::Polling if config.allow_upgrades => vec!["websocket".to_owned()],
+            _ => Vec::new(),
+        };
+        let open = Packet::Open(OpenPacket {
+            sid,
+            upgrades,
+            ping_interval: config.ping_interval,
+            ping_timeout: config.ping_timeout,
+            max_payload: config.max_payload as u64,
+        })
+        .encode();
+        let mut session = Session {
+            sid,
+            next_ping: Some(now + config.ping_interval),
+            config,
+            transport,
+            upgrade: Upgrade::None,
+            pong_deadline: None,
+            pong_grace_used: false,
+            outbox: VecDeque::new(),
+            outbox_bytes: 0,
+            noop_pending: false,
+            events: VecDeque::new(),
+            closed: None,
+        };
+        session.push(open);
+        session
+    }
+
+    /// Handles one frame received on the current transport.
+    pub fn handle_frame(&mut self, now: Instant, frame: Frame) {
+        if self.closed.is_some() {
+            return;
+        }
+        let packet = match Packet::decode(frame) {
+            Ok(p) => p,
+            Err(_) => return self.fail(CloseReason::ParseError),
+        };
+        match packet {
+            Packet::Message(msg) => {
+                self.extend_pong_deadline(now);
+                self.events.push_back(Event::Message(msg));
+            }
+            Packet::Pong(_) => {
+                // An unsolicited pong changes nothing (no timer is scheduled for it).
+                if self.pong_deadline.take().is_some() {
+                    self.pong_grace_used = false;
+                    self.next_ping = Some(now + self.config.ping_interval);
+                }
+            }
+            Packet::Ping(_) => {
+                self.fail(CloseReason::TransportError("invalid heartbeat direction"))
+            }
+            Packet::Close => self.client_close(),
+            Packet::Open(_) => self.fail(CloseReason::ParseError),
+            // Node ignores both; they carry nothing.
+            Packet::Upgrade | Packet::Noop => {}
+        }
+    }
+
+    /// Handles a polling POST body: every packet in it, in order.
+    pub fn handle_payload(&mut self, now: Instant, body: Bytes) {
+        if self.closed.is_some() {
+            return;
+        }
+        match payload::decode(body, self.config.max_payload_packets) {
+            Ok(frames) => {
+                for frame in frames {
+                    self.handle_frame(now, frame);
+                    if self.closed.is_some() {
+                        break;
+                    }
+                }
+            }
+            Err(_) => self.fail(CloseReason::ParseError),
+        }
+    }
+
+    /// A WebSocket with this session's id has connected: start probing it. `false` means the
+    /// probe is refused (already upgraded, already probing, closed, or upgrades off) and the
+    /// socket must be closed.
+    pub fn start_probe(&mut self, now: Instant) -> bool {
+        let allowed = self.closed.is_none()
+            && self.config.allow_upgrades
+            && self.transport == TransportKind::Polling
+            && self.upgrade == Upgrade::None;
+        if allowed {
+            self.upgrade = Upgrade::Probing {
+                deadline: now + self.config.upgrade_timeout,
+            };
+        }
+        allowed
+    }
+
+    /// Handles one frame received on the probe socket.
+    pub fn handle_probe_frame(&mut self, _now: Instant, frame: Frame) -> ProbeReply {
+        if self.closed.is_some() || !matches!(self.upgrade, Upgrade::Probing { .. }) {
+            return ProbeReply::Aborted;
+        }
+        match Packet::decode(frame) {
+            Ok(Packet::Ping(data)) if data.as_ref() == b"probe" => {
+                // The pending (or next) poll is answered with a noop so that the client can
+                // pause polling and send the upgrade packet.
+                self.noop_pending = true;
+                ProbeReply::Send(Packet::Pong(data).encode())
+            }
+            Ok(Packet::Upgrade) => {
+                self.upgrade = Upgrade::Done;
+                self.transport = TransportKind::WebSocket;
+                self.noop_pending = false;
+                ProbeReply::Upgraded
+            }
+            _ => {
+                self.abort_probe();
+                ProbeReply::Aborted
+            }
+        }
+    }
+
+    /// The probe socket went away before the upgrade completed.
+    pub fn abort_probe(&mut self) {
+        if matches!(self.upgrade, Upgrade::Probing { .. }) {
+            self.upgrade = Upgrade::None;
+            self.noop_pending = false;
+        }
+    }
+
+    /// The current transport was closed or failed (WebSocket closed, pending GET aborted).
+    pub fn handle_transport_closed(&mut self, reason: CloseReason) {
+        self.fail(reason);
+    }
+
+    /// Advances timers: sends the ping that is due, closes on a missed pong, ends a probe that
+    /// took too long.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.closed.is_some() {
+            return;
+        }
+        if self.pong_deadline.is_some_and(|d| now >= d) {
+            return self.fail(CloseReason::PingTimeout);
+        }
+        if let Upgrade::Probing { deadline } = self.upgrade
+            && now >= deadline
+        {
+            self.abort_probe();
+        }
+        if self.next_ping.is_some_and(|t| now >= t) {
+            self.next_ping = None;
+            self.pong_deadline = Some(now + self.config.ping_timeout);
+            self.push(Frame::Text(Bytes::from_static(b"2")));
+        }
+    }
+
+    /// Queues a frame for the client.
+    pub fn send(&mut self, frame: Frame) -> Result<(), SendError> {
+        if self.closed.is_some() {
+            return Err(SendError::Closed);
+        }
+        if !self.has_capacity() {
+            return Err(SendError::Full);
+        }
+        self.push(frame);
+        Ok(())
+    }
+
+    /// Closes the session from the server side. What is already queued is still written,
+    /// followed on polling by the close packet.
+    pub fn close(&mut self, reason: CloseReason) {
+        if self.closed.is_some() {
+            return;
+        }
+        if self.transport == TransportKind::Polling {
+            self.push(Packet::Close.encode());
+        }
+        self.set_closed(reason);
+    }
+
+    /// The next event for the layer above.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The next frame to write on the WebSocket transport.
+    pub fn poll_transmit(&mut self) -> Option<Frame> {
+        if self.transport != TransportKind::WebSocket {
+            return None;
+        }
+        self.pop()
+    }
+
+    /// The body for a waiting polling GET, or `None` when there is nothing to send yet.
+    ///
+    /// During an upgrade, after the probe, this is a lone noop. Otherwise it is everything
+    /// queued: the server does not split its polling responses.
+    pub fn poll_payload(&mut self) -> Option<Encoder> {
+        if self.noop_pending {
+            self.noop_pending = false;
+            let mut enc = Encoder::new();
+            enc.push(&Packet::Noop.encode());
+            return Some(enc);
+        }
+        if self.transport != TransportKind::Polling || self.outbox.is_empty() {
+            return None;
+        }
+        let mut enc = Encoder::new();
+        while let Some(f) = self.pop() {
+            enc.push(&f);
+        }
+        Some(enc)
+    }
+
+    /// When [`handle_timeout`](Session::handle_timeout) must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.closed.is_some() {
+            return None;
+        }
+        let probe = match self.upgrade {
+            Upgrade::Probing { deadline } => Some(deadline),
+            _ => None,
+        };
+        [self.next_ping, self.pong_deadline, probe]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The session id.
+    pub fn sid(&self) -> Sid {
+        self.sid
+    }
+
+    /// The settings of this session.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// The transport in use.
+    pub fn transport(&self) -> TransportKind {
+        self.transport
+    }
+
+    /// Whether a WebSocket probe is in progress.
+    pub fn is_probing(&self) -> bool {
+        matches!(self.upgrade, Upgrade::Probing { .. })
+    }
+
+    /// Whether [`send`](Session::send) would accept another frame.
+    pub fn has_capacity(&self) -> bool {
+        self.outbox.is_empty()
+            || (self.outbox.len() < self.config.max_buffered_packets
+                && self.outbox_bytes < self.config.max_buffered_bytes)
+    }
+
+    /// Whether output is waiting.
+    pub fn has_output(&self) -> bool {
+        !self.outbox.is_empty() || self.noop_pending
+    }
+
+    /// The close reason, once the session is closed.
+    pub fn closed(&self) -> Option<&CloseReason> {
+        self.closed.as_ref()
+    }
+
+    fn client_close(&mut self) {
+        self.outbox.clear();
+        self.outbox_bytes = 0;
+        if self.transport == TransportKind::Polling {
+            self.push(Packet::Noop.encode());
+        }
+        self.set_closed(CloseReason::TransportClose);
+    }
+
+    /// Closes on an error: what was queued is dropped; on polling a waiting GET gets `1`.
+    fn fail(&mut self, reason: CloseReason) {
+        if self.closed.is_some() {
+            return;
+        }
+        self.outbox.clear();
+        self.outbox_bytes = 0;
+        if self.transport == TransportKind::Polling {
+            self.push(Packet::Close.encode());
+        }
+        self.set_closed(reason);
+    }
+
+    fn set_closed(&mut self, reason: CloseReason) {
+        self.noop_pending = false;
+        self.upgrade = match self.upgrade {
+            Upgrade::Probing { .. } => Upgrade::None,
+            other => other,
+        };
+        self.events.push_back(Event::Closed(reason.clone()));
+        self.closed = Some(reason);
+    }
+
+    /// engine.io 6.6: while a pong is awaited, the first other packet restarts the timeout
+    /// once (a pong stuck behind a large upload is not a dead peer).
+    fn extend_pong_deadline(&mut self, now: Instant) {
+        if self.pong_deadline.is_some() && !self.pong_grace_used {
+            self.pong_grace_used = true;
+            self.pong_deadline = Some(now + self.config.ping_timeout);
+        }
+    }
+
+    fn push(&mut self, frame: Frame) {
+        self.outbox_bytes += frame.len();
+        self.outbox.push_back(frame);
+    }
+
+    fn pop(&mut self) -> Option<Frame> {
+        let f = self.outbox.pop_front()?;
+        self.outbox_bytes -= f.len();
+        Some(f)
+    }
+}
+
+#[cfg(test)]
+mod tests;

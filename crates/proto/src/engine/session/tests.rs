@@ -1,0 +1,322 @@
+use super::*;
+
+fn cfg() -> SessionConfig {
+    SessionConfig {
+        ping_interval: Duration::from_millis(300),
+        ping_timeout: Duration::from_millis(200),
+        ..SessionConfig::default()
+    }
+}
+
+fn sid() -> Sid {
+    Sid::from_random_bytes([7; 15])
+}
+
+fn text(s: &'static str) -> Frame {
+    Frame::Text(Bytes::from_static(s.as_bytes()))
+}
+
+fn payload_string(enc: Encoder) -> String {
+    let mut out = Vec::new();
+    for c in enc.into_chunks() {
+        out.extend_from_slice(&c);
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn polled(s: &mut Session) -> Option<String> {
+    s.poll_payload().map(payload_string)
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn polling_handshake_then_ping_at_interval() {
+    let t0 = Instant::now();
+    let mut s = Session::new(sid(), cfg(), TransportKind::Polling, t0);
+    let open = polled(&mut s).unwrap();
+    assert!(open.starts_with(r#"0{"sid":""#), "{open}");
+    assert!(open.ends_with(r#"","upgrades":["websocket"],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}"#));
+    assert_eq!(polled(&mut s), None);
+    assert_eq!(s.poll_timeout(), Some(t0 + ms(300)));
+
+    s.handle_timeout(t0 + ms(299));
+    assert_eq!(polled(&mut s), None);
+    s.handle_timeout(t0 + ms(300));
+    assert_eq!(polled(&mut s).as_deref(), Some("2"));
+    assert_eq!(s.poll_timeout(), Some(t0 + ms(500)));
+
+    // The pong restarts the interval from when it arrived.
+    s.handle_payload(t0 + ms(350), Bytes::from_static(b"3"));
+    assert_eq!(s.poll_timeout(), Some(t0 + ms(650)));
+    s.handle_timeout(t0 + ms(650));
+    assert_eq!(polled(&mut s).as_deref(), Some("2"));
+    assert!(s.closed().is_none());
+}
+
+#[test]
+fn websocket_handshake_has_no_upgrades() {
+    let t0 = Instant::now();
+    let mut s = Session::new(sid(), cfg(), TransportKind::WebSocket, t0);
+    let Some(Frame::Text(open)) = s.poll_transmit() else {
+        panic!("no open packet")
+    };
+    assert!(std::str::from_utf8(&open).unwrap().contains(r#""upgrades":[]"#));
+    assert!(!s.start_probe(t0));
+}
+
+#[test]
+fn missed_pong_closes_exactly_at_the_deadline() {
+    let t0 = Instant::now();
+    let mut s = Session::new(sid(), cfg(), TransportKind::Polling, t0);
+    polled(&mut s);
+    s.handle_timeout(t0 + ms(300));
+    polled(&mut s);
+    s.handle_timeout(t0 + ms(499));
+    assert!(s.closed().is_none());
+    s.handle_timeout(t0 + ms(500));
+    assert_eq!(s.closed(), Some(&CloseReason::PingTimeout));
+    assert_eq!(s.poll_event(), Some(Event::Closed(CloseReason::PingTimeout)));
+    assert_eq!(s.poll_event(), None);
+    // A waiting GET is answered with the close packet.
+    assert_eq!(polled(&mut s).as_deref(), Some("1"));
+    assert_eq!(s.poll_timeout(), None);
+}
+
+#[test]
+fn first_other_packet_extends_the_pong_deadline_once() {
+    let t0 = Instant::now();
+    let mut s = Session::new(sid(), cfg(), TransportKind::WebSocket, t0);
+    s.poll_transmit();
+    s.handle_timeout(t0 + ms(300));
+    assert_eq!(s.poll_transmit(), Some(text("2")));
+    s.handle_frame(t0 + ms(400), text("4a"));
+    assert_eq!(s.poll_timeout(), Some(t0 + ms(600)));
+    s.handle_frame(t0 + ms(450), text("4b"));
+    assert_eq!(s.poll_timeout(), Some(t0 + ms(600)));
+    s.handle_timeout(t0 + ms(600));
+    assert_eq!(s.closed(), Some(&CloseReason::PingTimeout));
+}
+
+#[test]
+fn unsolicited_pong_is_ignored() {
+    let t0 = Instant::now();
+    let mut s = Session::new(sid(), cfg(), TransportKind::WebSocket, t0);
+    s.handle_frame(t0 + ms(10), text("3"));
+    assert_eq!(s.poll_timeout(), Some(t0 + ms(300)));
+    assert!(s.closed().is_none());
+}
+
+#[test]
+fn client_ping_closes_the_session() {
+    let t0 = Instant::now();
+    let mut s = Session::new(sid(), cfg(), TransportKind::WebSocket, t0);
+    s.handle_frame(t0, text("2"));
+    assert_eq!(
+        s.closed(),
+        Some(&CloseReason::TransportError("invalid heartbeat direction"))
+    );
+    assert_eq!(s.closed().unwrap().as_str(), "transport error");
+}
+
+#[test]
+fn messages_are_reported_in_order() {
+    let t0 = Instant::now();
+    let mut s = Session::new(sid(), cfg(), TransportKind::Polling, t0);
+    s.handle_payload(t0, Bytes::from_static(b"4hello\x1ebAQIDBA==\x1e4world"));
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Message(Message::Text(Bytes::from_static(b"hello"))))
+    );
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Message(Message::Binary(Bytes::from_static(&[1, 2, 3, 4]))))
+    );
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Message(Message::Text(Bytes::from_static(b"world"))))
+    );
+    assert_eq!(s.poll_event(), None);
+}
+
+#[test]
+fn bad_payload_closes_with_parse_error_and_answers_the_poll_with_close() {
+    let t0 = Instant::now();
+    let mut s = Session::new(sid(), cfg(), TransportKind::Polling, t0);
+    polled(&mut s);
+    s.send(text("4queued")).unwrap();
+    s.handle_payload(t0, Bytes::from_static(b"abc"));
+    assert_eq!(s.closed(), Some(&CloseReason::ParseError));
+    assert_eq!(polled(&mut s).as_deref(), Some("1"));
+}
+
+#[test]
+fn messages_before_a_bad_packet_are_still_delivered() {
+    let t0 = Instant::now();
+    let mut s = Session::new(sid(), cfg(), TransportKind::Polling, t0);
+    s.handle_payload(t0, Bytes::from_static(b"4ok\x1e9"));
+    assert!(matches!(s.poll_event(), Some(Event::Message(_))));
+    assert_eq!(s.poll_event(), Some(Event::Closed(CloseReason::ParseError)));
+}
+
+#[test]
+fn too_many_packets_in_a_payload_is_a_parse_error() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        max_payload_packets: 2,
+        ..cfg()
+    };
+    let mut s = Session::new(sid(), config, TransportKind::Polling, t0);
+    s.handle_payload(t0, Bytes::from_static(b"6\x1e6\x1e6"));
+    assert_eq!(s.closed(), Some(&CloseReason::ParseError));
+    assert_eq!(s.poll_event(), Some(Event::Closed(CloseReason::ParseError)));
+}
+
+#[test]
+fn client_close_by_post_answers_the_poll_with_noop() {
+    let t0 = Instant::now();
+    let mut s = Session::new(sid(), cfg(), TransportKind::Polling, t0);
+    polled(&mut s);
+    s.handle_payload(t0, Bytes::from_static(b"1"));
+    assert_eq!(s.closed(), Some(&CloseReason::TransportClose));
+    assert_eq!(polled(&mut s).as_deref(), Some("6"));
+    assert_eq!(s.send(text("4late")), Err(SendError::Closed));
+}
+
+#[test]
+fn server_close_flushes_queue_then_close_packet() {
+    let t0 = Instant::now();
+    let mut s = Session::new(sid(), cfg(), TransportKind::Polling, t0);
+    polled(&mut s);
+    s.send(text("4bye")).unwrap();
+    s.close(CloseReason::ForcedClose);
+    assert_eq!(polled(&mut s).as_deref(), Some("4bye\x1e1"));
+    assert_eq!(s.poll_event(), Some(Event::Closed(CloseReason::ForcedClose)));
+}
+
+#[test]
+fn outbox_is_bounded_in_packets_and_bytes() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        max_buffered_packets: 3,
+        max_buffered_bytes: 10,
+        ..cfg()
+    };
+    let mut s = Session::new(sid(), config, TransportKind::WebSocket, t0);
+    s.poll_transmit();
+    // One oversized packet is accepted into an empty outbox.
+    s.send(Frame::Binary(Bytes::from(vec![0; 50]))).unwrap();
+    assert_eq!(s.send(text("4x")), Err(SendError::Full));
+    s.poll_transmit();
+    s.send(text("4a")).unwrap();
+    s.send(text("4b")).unwrap();
+    s.send(text("4c")).unwrap();
+    assert_eq!(s.send(text("4d")), Err(SendError::Full));
+    // The heartbeat is never refused.
+    s.handle_timeout(t0 + ms(300));
+    let mut n = 0;
+    while s.poll_transmit().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 4);
+    assert!(s.has_capacity());
+}
+
+#[test]
+fn upgrade_sequence() {
+    let t0 = Instant::now();
+    let mut s = Session::new(sid(), cfg(), TransportKind::Polling, t0);
+    polled(&mut s);
+    assert!(s.start_probe(t0 + ms(10)));
+    assert!(!s.start_probe(t0 + ms(10)), "a second probe is refused");
+    assert!(s.is_probing());
+    // Nothing for the poll before the probe.
+    assert_eq!(polled(&mut s), None);
+    assert_eq!(
+        s.handle_probe_frame(t0 + ms(20), text("2probe")),
+        ProbeReply::Send(text("3probe"))
+    );
+    assert_eq!(polled(&mut s).as_deref(), Some("6"));
+    s.send(text("4during")).unwrap();
+    assert_eq!(
+        s.handle_probe_frame(t0 + ms(30), text("5")),
+        ProbeReply::Upgraded
+    );
+    assert_eq!(s.transport(), TransportKind::WebSocket);
+    assert!(!s.is_probing());
+    assert_eq!(polled(&mut s), None);
+    assert_eq!(s.poll_transmit(), Some(text("4during")));
+    assert!(!s.start_probe(t0 + ms(40)), "no second WebSocket after the upgrade");
+    // After the upgrade the session closes on WebSocket without a close packet.
+    s.close(CloseReason::ForcedClose);
+    assert_eq!(s.poll_transmit(), None);
+}
+
+#[test]
+fn probe_and_upgrade_back_to_back() {
+    let t0 = Instant::now();
+    let mut s = Session::new(sid(), cfg(), TransportKind::Polling, t0);
+    assert!(s.start_probe(t0));
+    assert!(matches!(
+        s.handle_probe_frame(t0, text("2probe")),
+        ProbeReply::Send(_)
+    ));
+    assert_eq!(s.handle_probe_frame(t0, text("5")), ProbeReply::Upgraded);
+    // The open packet never polled goes out on the WebSocket.
+    assert!(s.poll_transmit().is_some());
+}
+
+#[test]
+fn junk_on_the_probe_aborts_the_upgrade_only() {
+    let t0 = Instant::now();
+    let mut s = Session::new(sid(), cfg(), TransportKind::Polling, t0);
+    assert!(s.start_probe(t0));
+    assert_eq!(s.handle_probe_frame(t0, text("4hi")), ProbeReply::Aborted);
+    assert!(!s.is_probing());
+    assert!(s.closed().is_none());
+    assert_eq!(s.transport(), TransportKind::Polling);
+    // A later probe may try again.
+    assert!(s.start_probe(t0));
+}
+
+#[test]
+fn upgrade_timeout_aborts_the_probe() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        ping_interval: Duration::from_secs(100),
+        upgrade_timeout: ms(50),
+        ..cfg()
+    };
+    let mut s = Session::new(sid(), config, TransportKind::Polling, t0);
+    assert!(s.start_probe(t0));
+    assert_eq!(s.poll_timeout(), Some(t0 + ms(50)));
+    s.handle_timeout(t0 + ms(50));
+    assert!(!s.is_probing());
+    assert!(s.closed().is_none());
+    assert_eq!(s.handle_probe_frame(t0, text("5")), ProbeReply::Aborted);
+}
+
+#[test]
+fn no_upgrade_when_disabled() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        allow_upgrades: false,
+        ..cfg()
+    };
+    let mut s = Session::new(sid(), config, TransportKind::Polling, t0);
+    assert!(polled(&mut s).unwrap().contains(r#""upgrades":[]"#));
+    assert!(!s.start_probe(t0));
+}
+
+#[test]
+fn transport_closed_reports_reason_once() {
+    let t0 = Instant::now();
+    let mut s = Session::new(sid(), cfg(), TransportKind::WebSocket, t0);
+    s.handle_transport_closed(CloseReason::TransportClose);
+    s.handle_transport_closed(CloseReason::PingTimeout);
+    s.close(CloseReason::ForcedClose);
+    assert_eq!(s.poll_event(), Some(Event::Closed(CloseReason::TransportClose)));
+    assert_eq!(s.poll_event(), None);
+}

@@ -1,0 +1,71 @@
+//! Ferrio's task runner. `cargo xtask test` runs every check and test, installing what it needs
+//! first; `cargo xtask ci` is the same (what `.ci/run` calls).
+
+mod fuzz;
+mod util;
+
+use std::process::ExitCode;
+
+use util::{Step, cargo, root, run};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") | Some("ci") => test(),
+        Some("fuzz-smoke") => fuzz::smoke(),
+        Some("npm") => npm_ci(),
+        _ => {
+            eprintln!("usage: cargo xtask <test|ci|fuzz-smoke|npm>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Every check and every test, in the order that fails fastest.
+fn test() -> Result<(), String> {
+    run(Step::new("format", cargo(["fmt", "--all", "--check"])))?;
+    run(Step::new(
+        "clippy",
+        cargo([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    ))?;
+    npm_ci()?;
+    run(Step::new("build test servers", cargo(["build", "--release", "--bins"])))?;
+    run(Step::new("tests", cargo(["test", "--workspace", "--all-features"])))?;
+    fuzz::smoke()?;
+    Ok(())
+}
+
+/// Installs the pinned JS packages of `interop/` when they are missing or stale.
+fn npm_ci() -> Result<(), String> {
+    let dir = root().join("interop");
+    let lock = dir.join("package-lock.json");
+    let stamp = dir.join("node_modules/.package-lock.json");
+    let fresh = match (std::fs::metadata(&lock), std::fs::metadata(&stamp)) {
+        (Ok(l), Ok(s)) => match (l.modified(), s.modified()) {
+            (Ok(l), Ok(s)) => s >= l,
+            _ => false,
+        },
+        _ => false,
+    };
+    if fresh {
+        return Ok(());
+    }
+    let mut cmd = std::process::Command::new("npm");
+    cmd.args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir);
+    run(Step::new("npm ci (interop)", cmd))
+}
