@@ -44,8 +44,14 @@ fn test() -> Result<(), String> {
         ]),
     ))?;
     npm_ci()?;
-    run(Step::new("build test servers", cargo(["build", "--release", "--bins"])))?;
-    run(Step::new("tests", cargo(["test", "--workspace", "--all-features"])))?;
+    run(Step::new(
+        "build test servers",
+        cargo(["build", "--release", "--bins"]),
+    ))?;
+    run(Step::new(
+        "tests",
+        cargo(["test", "--workspace", "--all-features"]),
+    ))?;
     fuzz::smoke()?;
     Ok(())
 }
@@ -66,6 +72,7 @@ fn npm_ci() -> Result<(), String> {
         return Ok(());
     }
     let mut cmd = std::process::Command::new("npm");
-    cmd.args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir);
+    cmd.args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir);
     run(Step::new("npm ci (interop)", cmd))
 }

@@ -1,1 +1,61 @@
-//! placeholder
+//! # ferrio-engine
+//!
+//! The Engine.IO v4 server of Ferrio, on hyper 1 and tower: HTTP long-polling and WebSocket
+//! transports, the upgrade between them, heartbeats, Node's HTTP errors, CORS and `Origin`
+//! checks, and a bounded outbound queue per session.
+//!
+//! It knows nothing of Socket.IO: the layer above implements [`EngineHandler`] and talks to
+//! each session through its [`EngineSocket`]. Each session is owned by one driver task that
+//! runs the sans-IO state machine of `ferrio-proto`.
+//!
+//! ```no_run
+//! use ferrio_engine::{Engine, EngineConfig, EngineHandler, EngineSocket, Frame, Message};
+//! use ferrio_engine::CloseReason;
+//!
+//! /// Sends every message back.
+//! struct Echo;
+//!
+//! impl EngineHandler for Echo {
+//!     fn on_connect(&self, _socket: &EngineSocket) {}
+//!     fn on_message(&self, socket: &EngineSocket, message: Message) {
+//!         let frame = match message {
+//!             Message::Text(t) => Frame::text_message(std::str::from_utf8(&t).unwrap_or("")),
+//!             Message::Binary(b) => Frame::Binary(b),
+//!         };
+//!         let _ = socket.send(frame);
+//!     }
+//!     fn on_disconnect(&self, _socket: &EngineSocket, _reason: CloseReason) {}
+//! }
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let engine = Engine::new(EngineConfig::default(), Echo);
+//! let listener = std::net::TcpListener::bind("127.0.0.1:3000")?;
+//! ferrio_engine::serve(listener, engine.service(), std::future::pending()).await
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+mod body;
+mod config;
+mod driver;
+mod engine;
+mod errors;
+mod handler;
+mod serve;
+mod service;
+mod socket;
+mod ws;
+
+pub use body::{BoxError, EngineBody};
+pub use config::{
+    AllowFuture, AllowRequest, AllowedOrigins, CookieConfig, CorsConfig, EngineConfig, Rejection,
+    Transports,
+};
+pub use engine::Engine;
+pub use ferrio_proto::engine::{
+    CloseReason, Frame, Message, SendError, SessionConfig, Sid, TransportKind,
+};
+pub use handler::EngineHandler;
+pub use serve::{RequestBody, serve};
+pub use service::{EngineLayer, EngineService, NotFound, RemoteAddr, ResponseFuture};
+pub use socket::{EngineSocket, Handshake};

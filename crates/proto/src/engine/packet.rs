@@ -304,10 +304,7 @@ mod tests {
             Packet::Message(Message::Text(Bytes::from_static(b"hello"))),
         );
         round_trip("4", Packet::Message(Message::Text(Bytes::new())));
-        round_trip(
-            "4€ 😀",
-            Packet::Message(Message::Text(Bytes::from("€ 😀"))),
-        );
+        round_trip("4€ 😀", Packet::Message(Message::Text(Bytes::from("€ 😀"))));
         round_trip("5", Packet::Upgrade);
         round_trip("6", Packet::Noop);
     }
@@ -345,8 +342,14 @@ mod tests {
     #[test]
     fn invalid_packets_are_errors() {
         assert_eq!(Packet::decode(text("")), Err(DecodeError::Empty));
-        assert_eq!(Packet::decode(text("7")), Err(DecodeError::UnknownType(b'7')));
-        assert_eq!(Packet::decode(text("abc")), Err(DecodeError::UnknownType(b'a')));
+        assert_eq!(
+            Packet::decode(text("7")),
+            Err(DecodeError::UnknownType(b'7'))
+        );
+        assert_eq!(
+            Packet::decode(text("abc")),
+            Err(DecodeError::UnknownType(b'a'))
+        );
         assert!(matches!(
             Packet::decode(text("0{")),
             Err(DecodeError::InvalidOpen(_))
@@ -360,7 +363,8 @@ mod tests {
     #[test]
     fn message_data_is_a_slice_of_the_frame() {
         let frame = Bytes::from_static(b"4shared");
-        let Packet::Message(Message::Text(data)) = Packet::decode(Frame::Text(frame.clone())).unwrap()
+        let Packet::Message(Message::Text(data)) =
+            Packet::decode(Frame::Text(frame.clone())).unwrap()
         else {
             panic!("not a text message")
         };

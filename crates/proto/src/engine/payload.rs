@@ -137,7 +137,10 @@ mod tests {
         let frames = decode(body.clone(), 16).unwrap();
         assert_eq!(
             frames,
-            vec![t("4hello"), Frame::Binary(Bytes::from_static(&[1, 2, 3, 4]))]
+            vec![
+                t("4hello"),
+                Frame::Binary(Bytes::from_static(&[1, 2, 3, 4]))
+            ]
         );
         assert_eq!(encode(&frames), body);
     }

@@ -60,10 +60,7 @@ impl Sid {
             .encode_slice(bytes, &mut buf)
             .unwrap_or_default();
         debug_assert_eq!(n, 20);
-        Sid {
-            len: n as u8,
-            buf,
-        }
+        Sid { len: n as u8, buf }
     }
 
     /// The id as a string.

@@ -38,7 +38,9 @@ fn polling_handshake_then_ping_at_interval() {
     let mut s = Session::new(sid(), cfg(), TransportKind::Polling, t0);
     let open = polled(&mut s).unwrap();
     assert!(open.starts_with(r#"0{"sid":""#), "{open}");
-    assert!(open.ends_with(r#"","upgrades":["websocket"],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}"#));
+    assert!(open.ends_with(
+        r#"","upgrades":["websocket"],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}"#
+    ));
     assert_eq!(polled(&mut s), None);
     assert_eq!(s.poll_timeout(), Some(t0 + ms(300)));
 
@@ -63,7 +65,11 @@ fn websocket_handshake_has_no_upgrades() {
     let Some(Frame::Text(open)) = s.poll_transmit() else {
         panic!("no open packet")
     };
-    assert!(std::str::from_utf8(&open).unwrap().contains(r#""upgrades":[]"#));
+    assert!(
+        std::str::from_utf8(&open)
+            .unwrap()
+            .contains(r#""upgrades":[]"#)
+    );
     assert!(!s.start_probe(t0));
 }
 
@@ -78,7 +84,10 @@ fn missed_pong_closes_exactly_at_the_deadline() {
     assert!(s.closed().is_none());
     s.handle_timeout(t0 + ms(500));
     assert_eq!(s.closed(), Some(&CloseReason::PingTimeout));
-    assert_eq!(s.poll_event(), Some(Event::Closed(CloseReason::PingTimeout)));
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Closed(CloseReason::PingTimeout))
+    );
     assert_eq!(s.poll_event(), None);
     // A waiting GET is answered with the close packet.
     assert_eq!(polled(&mut s).as_deref(), Some("1"));
@@ -132,7 +141,9 @@ fn messages_are_reported_in_order() {
     );
     assert_eq!(
         s.poll_event(),
-        Some(Event::Message(Message::Binary(Bytes::from_static(&[1, 2, 3, 4]))))
+        Some(Event::Message(Message::Binary(Bytes::from_static(&[
+            1, 2, 3, 4
+        ]))))
     );
     assert_eq!(
         s.poll_event(),
@@ -193,7 +204,10 @@ fn server_close_flushes_queue_then_close_packet() {
     s.send(text("4bye")).unwrap();
     s.close(CloseReason::ForcedClose);
     assert_eq!(polled(&mut s).as_deref(), Some("4bye\x1e1"));
-    assert_eq!(s.poll_event(), Some(Event::Closed(CloseReason::ForcedClose)));
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Closed(CloseReason::ForcedClose))
+    );
 }
 
 #[test]
@@ -248,7 +262,10 @@ fn upgrade_sequence() {
     assert!(!s.is_probing());
     assert_eq!(polled(&mut s), None);
     assert_eq!(s.poll_transmit(), Some(text("4during")));
-    assert!(!s.start_probe(t0 + ms(40)), "no second WebSocket after the upgrade");
+    assert!(
+        !s.start_probe(t0 + ms(40)),
+        "no second WebSocket after the upgrade"
+    );
     // After the upgrade the session closes on WebSocket without a close packet.
     s.close(CloseReason::ForcedClose);
     assert_eq!(s.poll_transmit(), None);
@@ -317,6 +334,9 @@ fn transport_closed_reports_reason_once() {
     s.handle_transport_closed(CloseReason::TransportClose);
     s.handle_transport_closed(CloseReason::PingTimeout);
     s.close(CloseReason::ForcedClose);
-    assert_eq!(s.poll_event(), Some(Event::Closed(CloseReason::TransportClose)));
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Closed(CloseReason::TransportClose))
+    );
     assert_eq!(s.poll_event(), None);
 }

@@ -1,0 +1,206 @@
+//! Engine.IO server settings.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrio_proto::engine::SessionConfig;
+
+use crate::Handshake;
+
+/// Settings of an Engine.IO server. The defaults are Node's `engine.io` 6 defaults, except
+/// that browser `Origin`s are checked (same origin only) on every transport.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// Path prefix the server answers at; requests elsewhere pass through to the inner service.
+    /// Normalised to end with `/`. Default `/engine.io/`.
+    pub path: String,
+    /// Heartbeat, upgrade and buffer settings of each session (see [`SessionConfig`]).
+    pub session: SessionConfig,
+    /// Which transports clients may use. Default both.
+    pub transports: Transports,
+    /// Which browser origins may connect (CORS on polling, `Origin` check on both transports).
+    pub cors: CorsConfig,
+    /// The optional sticky-session cookie set on the handshake. Default none.
+    pub cookie: Option<CookieConfig>,
+    /// An async hook that accepts or refuses each handshake. Default none (accept all).
+    pub allow_request: Option<AllowRequest>,
+    /// Bytes tungstenite buffers before it writes to the socket. Default 128 KiB.
+    pub ws_write_buffer_size: usize,
+    /// Most bytes tungstenite may buffer for writing; past it the session closes with a
+    /// transport error. Default 4 MiB.
+    pub ws_max_write_buffer_size: usize,
+    /// Most live sessions; past it handshakes are refused with 503. Default 1 000 000.
+    pub max_sessions: usize,
+    /// How long a closing session waits to flush its last packets to the client. Default 5 s.
+    pub close_timeout: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            path: "/engine.io/".to_owned(),
+            session: SessionConfig::default(),
+            transports: Transports::default(),
+            cors: CorsConfig::default(),
+            cookie: None,
+            allow_request: None,
+            ws_write_buffer_size: 128 * 1024,
+            ws_max_write_buffer_size: 4 * 1024 * 1024,
+            max_sessions: 1_000_000,
+            close_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("path", &self.path)
+            .field("session", &self.session)
+            .field("transports", &self.transports)
+            .field("cors", &self.cors)
+            .field("cookie", &self.cookie)
+            .field("allow_request", &self.allow_request.is_some())
+            .field("max_sessions", &self.max_sessions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineConfig {
+    /// The path, normalised to start and end with `/`.
+    pub(crate) fn normalised_path(&self) -> String {
+        let trimmed = self.path.trim_end_matches('/');
+        if trimmed.starts_with('/') {
+            format!("{trimmed}/")
+        } else {
+            format!("/{trimmed}/")
+        }
+    }
+}
+
+/// The transports clients may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Transports {
+    /// HTTP long-polling.
+    pub polling: bool,
+    /// WebSocket (direct, or as an upgrade from polling).
+    pub websocket: bool,
+}
+
+impl Default for Transports {
+    fn default() -> Self {
+        Transports {
+            polling: true,
+            websocket: true,
+        }
+    }
+}
+
+/// Which browser origins may connect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AllowedOrigins {
+    /// Only pages served from the same host as the server (`Origin` matches `Host`). Default.
+    SameOrigin,
+    /// Any origin (`Access-Control-Allow-Origin: *`): an explicit choice.
+    Any,
+    /// These origins exactly (`https://app.example.com`), plus the same origin.
+    List(Vec<String>),
+}
+
+/// CORS and `Origin` policy, enforced on polling and WebSocket handshakes alike.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CorsConfig {
+    /// The origins allowed. Default [`AllowedOrigins::SameOrigin`].
+    pub origins: AllowedOrigins,
+    /// Whether requests without an `Origin` header (native clients) are accepted. Default true.
+    pub allow_missing_origin: bool,
+    /// Whether to send `Access-Control-Allow-Credentials: true` (never with `*`). Default true.
+    pub credentials: bool,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        CorsConfig {
+            origins: AllowedOrigins::SameOrigin,
+            allow_missing_origin: true,
+            credentials: true,
+        }
+    }
+}
+
+impl CorsConfig {
+    /// Any origin may connect.
+    pub fn any() -> Self {
+        CorsConfig {
+            origins: AllowedOrigins::Any,
+            credentials: false,
+            ..CorsConfig::default()
+        }
+    }
+}
+
+/// The sticky-session cookie (Node's `cookie` option): `name=<sid>` set on the handshake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CookieConfig {
+    /// Cookie name. Default `io`.
+    pub name: String,
+    /// Cookie path. Default `/`.
+    pub path: String,
+    /// `HttpOnly`. Default true.
+    pub http_only: bool,
+    /// `SameSite` value. Default `Lax`.
+    pub same_site: String,
+}
+
+impl Default for CookieConfig {
+    fn default() -> Self {
+        CookieConfig {
+            name: "io".to_owned(),
+            path: "/".to_owned(),
+            http_only: true,
+            same_site: "Lax".to_owned(),
+        }
+    }
+}
+
+/// A handshake refused by [`AllowRequest`]: answered `403 {"code":4,"message":...}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// The message sent to the client. Node's default is `Forbidden`.
+    pub message: String,
+}
+
+impl Rejection {
+    /// A rejection with Node's default message, `Forbidden`.
+    pub fn forbidden() -> Self {
+        Rejection {
+            message: "Forbidden".to_owned(),
+        }
+    }
+}
+
+/// The future an [`AllowRequest`] hook returns.
+pub type AllowFuture = Pin<Box<dyn Future<Output = Result<(), Rejection>> + Send>>;
+
+/// An async hook called for every handshake (polling or WebSocket) before a session exists.
+#[derive(Clone)]
+pub struct AllowRequest(pub(crate) Arc<dyn Fn(Arc<Handshake>) -> AllowFuture + Send + Sync>);
+
+impl AllowRequest {
+    /// Wraps an async function of the handshake request.
+    pub fn new<F, Fut>(f: F) -> Self
+    where
+        F: Fn(Arc<Handshake>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Rejection>> + Send + 'static,
+    {
+        AllowRequest(Arc::new(move |h| Box::pin(f(h))))
+    }
+}

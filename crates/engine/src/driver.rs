@@ -1,0 +1,518 @@
+//! The per-session driver: one task owns a [`Session`] and its transports.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use ferrio_proto::engine::{
+    CloseReason, Event, Frame, Packet, ProbeReply, Session, TransportKind, payload::Encoder,
+};
+use futures_util::{Sink, SinkExt, Stream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Sleep;
+use tracing::Instrument;
+
+use crate::errors::HttpError;
+use crate::socket::Control;
+use crate::ws::{self, CloseFrame, Incoming, WsStream};
+use crate::{Engine, EngineHandler, EngineSocket};
+
+/// A request from the HTTP side to a session's driver.
+pub(crate) enum Cmd {
+    /// A polling GET waits for data.
+    Poll(oneshot::Sender<Result<Encoder, HttpError>>),
+    /// A polling POST body.
+    Post {
+        body: Bytes,
+        reply: oneshot::Sender<Result<(), HttpError>>,
+    },
+    /// A WebSocket arrived with this session's id: the upgrade probe.
+    Probe(Box<WsStream>),
+}
+
+/// Most input items handled in one pass before the driver yields to other tasks.
+const BUDGET: usize = 64;
+
+pub(crate) struct Driver<H> {
+    engine: Engine<H>,
+    session: Session,
+    socket: EngineSocket,
+    cmd_rx: mpsc::Receiver<Cmd>,
+    frames_rx: mpsc::Receiver<Frame>,
+    control_rx: mpsc::Receiver<Control>,
+    timer: Pin<Box<Sleep>>,
+    ws: Option<WsStream>,
+    ws_dirty: bool,
+    ws_close: Option<CloseFrame>,
+    probe: Option<WsStream>,
+    probe_out: Option<Frame>,
+    probe_dirty: bool,
+    pending_get: Option<oneshot::Sender<Result<Encoder, HttpError>>>,
+    /// After a server-side close on polling: wait this long for a GET to deliver the rest.
+    linger_until: Option<Instant>,
+    disconnected: bool,
+}
+
+impl<H: EngineHandler> Driver<H> {
+    pub(crate) fn new(
+        engine: Engine<H>,
+        session: Session,
+        socket: EngineSocket,
+        cmd_rx: mpsc::Receiver<Cmd>,
+        frames_rx: mpsc::Receiver<Frame>,
+        control_rx: mpsc::Receiver<Control>,
+        ws: Option<WsStream>,
+    ) -> Self {
+        Driver {
+            engine,
+            session,
+            socket,
+            cmd_rx,
+            frames_rx,
+            control_rx,
+            timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
+            ws,
+            ws_dirty: false,
+            ws_close: None,
+            probe: None,
+            probe_out: None,
+            probe_dirty: false,
+            pending_get: None,
+            linger_until: None,
+            disconnected: false,
+        }
+    }
+
+    /// Runs the session to its end.
+    pub(crate) async fn run(mut self) {
+        let span = tracing::debug_span!("session", sid = %self.session.sid());
+        async move {
+            tracing::debug!(
+                transport = self.session.transport().as_str(),
+                "session opened"
+            );
+            self.engine.handler().on_connect(&self.socket);
+            poll_fn(|cx| self.poll(cx)).await;
+            self.finish().await;
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        for _ in 0..BUDGET {
+            let now = Instant::now();
+            let mut progress = false;
+            progress |= self.poll_control(cx);
+            progress |= self.poll_commands(cx, now);
+            progress |= self.poll_ws_read(cx, now);
+            progress |= self.poll_probe(cx, now);
+            progress |= self.poll_frames(cx);
+            progress |= self.poll_get_aborted(cx);
+            progress |= self.poll_timer(cx, now);
+            self.dispatch_events();
+            progress |= self.poll_write(cx);
+            if self.session.closed().is_some() && self.is_done(now) {
+                return Poll::Ready(());
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        // Out of budget: let other tasks run, then come back.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn poll_control(&mut self, cx: &mut Context<'_>) -> bool {
+        match self.control_rx.poll_recv(cx) {
+            Poll::Ready(Some(Control::Close(reason))) => {
+                self.session.close(reason);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn poll_commands(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let mut progress = false;
+        for _ in 0..BUDGET {
+            let Poll::Ready(Some(cmd)) = self.cmd_rx.poll_recv(cx) else {
+                break;
+            };
+            progress = true;
+            match cmd {
+                Cmd::Poll(reply) => self.on_poll(reply),
+                Cmd::Post { body, reply } => self.on_post(now, body, reply),
+                Cmd::Probe(ws) => self.on_probe(now, *ws),
+            }
+        }
+        progress
+    }
+
+    fn on_poll(&mut self, reply: oneshot::Sender<Result<Encoder, HttpError>>) {
+        if self.session.transport() != TransportKind::Polling {
+            let _ = reply.send(Err(HttpError::BadRequest));
+            return;
+        }
+        if self.pending_get.is_some() {
+            // Overlapping GETs: refuse the new one and close; the first one gets `1`.
+            let _ = reply.send(Err(HttpError::BadRequest));
+            tracing::debug!("overlapping polling GET: closing");
+            self.session
+                .handle_transport_closed(CloseReason::TransportError("overlap from client"));
+            return;
+        }
+        self.pending_get = Some(reply);
+    }
+
+    fn on_post(
+        &mut self,
+        now: Instant,
+        body: Bytes,
+        reply: oneshot::Sender<Result<(), HttpError>>,
+    ) {
+        if self.session.closed().is_some() {
+            let _ = reply.send(Ok(()));
+            return;
+        }
+        if self.session.transport() != TransportKind::Polling {
+            let _ = reply.send(Err(HttpError::BadRequest));
+            return;
+        }
+        self.session.handle_payload(now, body);
+        let result = match self.session.closed() {
+            Some(CloseReason::ParseError) => {
+                tracing::debug!("invalid polling payload: closing");
+                Err(HttpError::BadRequest)
+            }
+            _ => Ok(()),
+        };
+        let _ = reply.send(result);
+    }
+
+    fn on_probe(&mut self, now: Instant, ws: WsStream) {
+        if self.probe.is_none() && self.session.start_probe(now) {
+            tracing::debug!("upgrade probe started");
+            self.probe = Some(ws);
+        } else {
+            tracing::debug!("WebSocket refused for this session: closing it");
+            tokio::spawn(close_quietly(ws, None));
+        }
+    }
+
+    fn poll_ws_read(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let mut progress = false;
+        for _ in 0..BUDGET {
+            let Some(ws) = self.ws.as_mut() else {
+                break;
+            };
+            if self.session.closed().is_some() {
+                break;
+            }
+            let item = match Pin::new(ws).poll_next(cx) {
+                Poll::Ready(item) => item,
+                Poll::Pending => break,
+            };
+            progress = true;
+            match item {
+                Some(Ok(msg)) => match ws::from_message(msg) {
+                    Incoming::Frame(frame) => self.session.handle_frame(now, frame),
+                    // tungstenite queues the pong itself; it goes out with the next flush.
+                    Incoming::Control => self.ws_dirty = true,
+                    Incoming::Closed => {
+                        self.session
+                            .handle_transport_closed(CloseReason::TransportClose);
+                    }
+                },
+                Some(Err(e)) => {
+                    let (close, detail) = ws::close_for_error(&e);
+                    tracing::debug!("websocket read failed: {e}");
+                    self.ws_close = close;
+                    self.session
+                        .handle_transport_closed(CloseReason::TransportError(detail));
+                }
+                None => self
+                    .session
+                    .handle_transport_closed(CloseReason::TransportClose),
+            }
+        }
+        progress
+    }
+
+    fn poll_probe(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let mut progress = false;
+        for _ in 0..BUDGET {
+            let Some(probe) = self.probe.as_mut() else {
+                break;
+            };
+            if !self.session.is_probing() {
+                // Timed out, aborted or the session closed.
+                tracing::debug!("upgrade probe dropped");
+                self.drop_probe();
+                return true;
+            }
+            // Write what the probe owes first.
+            if self.probe_out.is_some() {
+                match Pin::new(&mut *probe).poll_ready(cx) {
+                    Poll::Ready(Ok(())) => {
+                        if let Some(f) = self.probe_out.take() {
+                            let _ = Pin::new(&mut *probe).start_send(ws::to_message(f));
+                            self.probe_dirty = true;
+                        }
+                    }
+                    Poll::Ready(Err(_)) => {
+                        self.session.abort_probe();
+                        continue;
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            if self.probe_dirty && Pin::new(&mut *probe).poll_flush(cx).is_ready() {
+                self.probe_dirty = false;
+            }
+            let item = match Pin::new(&mut *probe).poll_next(cx) {
+                Poll::Ready(item) => item,
+                Poll::Pending => break,
+            };
+            progress = true;
+            let frame = match item {
+                Some(Ok(msg)) => match ws::from_message(msg) {
+                    Incoming::Frame(f) => f,
+                    Incoming::Control => {
+                        self.probe_dirty = true;
+                        continue;
+                    }
+                    Incoming::Closed => {
+                        self.session.abort_probe();
+                        continue;
+                    }
+                },
+                _ => {
+                    self.session.abort_probe();
+                    continue;
+                }
+            };
+            match self.session.handle_probe_frame(now, frame) {
+                ProbeReply::Send(f) => self.probe_out = Some(f),
+                ProbeReply::Upgraded => {
+                    tracing::debug!("upgraded to websocket");
+                    self.ws = self.probe.take();
+                    self.ws_dirty = self.probe_dirty;
+                    self.socket.set_transport(TransportKind::WebSocket);
+                    // A poll still waiting is ended with a noop.
+                    if let Some(tx) = self.pending_get.take() {
+                        let _ = tx.send(Ok(noop()));
+                    }
+                    if let Some(f) = self.probe_out.take() {
+                        // Not sent yet: it is owed on what is now the transport.
+                        if let Some(ws) = self.ws.as_mut() {
+                            let _ = Pin::new(ws).start_send(ws::to_message(f));
+                            self.ws_dirty = true;
+                        }
+                    }
+                    return true;
+                }
+                ProbeReply::Aborted => {
+                    tracing::debug!("upgrade aborted by an unexpected packet");
+                }
+            }
+        }
+        progress
+    }
+
+    fn drop_probe(&mut self) {
+        self.probe_out = None;
+        self.probe_dirty = false;
+        if let Some(ws) = self.probe.take() {
+            tokio::spawn(close_quietly(ws, None));
+        }
+    }
+
+    fn poll_frames(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        for _ in 0..BUDGET {
+            if self.session.closed().is_some() || !self.session.has_capacity() {
+                break;
+            }
+            let Poll::Ready(Some(frame)) = self.frames_rx.poll_recv(cx) else {
+                break;
+            };
+            progress = true;
+            // Capacity was checked above and the session is open, so this is accepted.
+            let _ = self.session.send(frame);
+        }
+        progress
+    }
+
+    fn poll_get_aborted(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(tx) = self.pending_get.as_mut() else {
+            return false;
+        };
+        if tx.poll_closed(cx).is_ready() {
+            self.pending_get = None;
+            tracing::debug!("pending polling GET aborted by the client");
+            self.session
+                .handle_transport_closed(CloseReason::TransportError(
+                    "poll connection closed prematurely",
+                ));
+            return true;
+        }
+        false
+    }
+
+    fn poll_timer(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let deadline = match (self.session.poll_timeout(), self.linger_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let Some(deadline) = deadline else {
+            return false;
+        };
+        let deadline = tokio::time::Instant::from_std(deadline);
+        if self.timer.deadline() != deadline {
+            self.timer.as_mut().reset(deadline);
+        }
+        if self.timer.as_mut().poll(cx).is_ready() {
+            self.session.handle_timeout(now.max(deadline.into_std()));
+            if self.linger_until.is_some_and(|l| now >= l) {
+                self.linger_until = None;
+                self.pending_get = None;
+            }
+            return true;
+        }
+        false
+    }
+
+    fn dispatch_events(&mut self) {
+        while let Some(event) = self.session.poll_event() {
+            let handler = self.engine.handler();
+            match event {
+                Event::Message(m) => handler.on_message(&self.socket, m),
+                Event::Closed(reason) => {
+                    tracing::debug!(%reason, "session closed");
+                    self.disconnected = true;
+                    handler.on_disconnect(&self.socket, reason);
+                }
+            }
+        }
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        if let Some(tx) = self.pending_get.take() {
+            match self.session.poll_payload() {
+                Some(payload) => {
+                    let _ = tx.send(Ok(payload));
+                    progress = true;
+                }
+                None => self.pending_get = Some(tx),
+            }
+        }
+        // On close, the rest is written by `finish`.
+        if self.session.closed().is_some() {
+            return progress;
+        }
+        let Some(ws) = self.ws.as_mut() else {
+            return progress;
+        };
+        while self.session.has_output() {
+            match Pin::new(&mut *ws).poll_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!("websocket write failed: {e}");
+                    self.session
+                        .handle_transport_closed(CloseReason::TransportError("write failed"));
+                    return true;
+                }
+                Poll::Pending => break,
+            }
+            let Some(frame) = self.session.poll_transmit() else {
+                break;
+            };
+            if let Err(e) = Pin::new(&mut *ws).start_send(ws::to_message(frame)) {
+                tracing::debug!("websocket write failed: {e}");
+                self.session
+                    .handle_transport_closed(CloseReason::TransportError("write failed"));
+                return true;
+            }
+            self.ws_dirty = true;
+            progress = true;
+        }
+        if self.ws_dirty {
+            match Pin::new(&mut *ws).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.ws_dirty = false,
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!("websocket flush failed: {e}");
+                    self.session
+                        .handle_transport_closed(CloseReason::TransportError("write failed"));
+                    progress = true;
+                }
+                Poll::Pending => {}
+            }
+        }
+        progress
+    }
+
+    /// Once closed: whether anything is still owed to a polling client.
+    fn is_done(&mut self, now: Instant) -> bool {
+        if self.ws.is_some() || self.session.transport() != TransportKind::Polling {
+            return true;
+        }
+        if !self.session.has_output() {
+            return true;
+        }
+        let server_side = matches!(
+            self.session.closed(),
+            Some(CloseReason::ForcedClose | CloseReason::ServerShuttingDown)
+        );
+        if !server_side {
+            return true;
+        }
+        match self.linger_until {
+            None => {
+                self.linger_until = Some(now + self.engine.config().close_timeout);
+                false
+            }
+            Some(l) => now >= l,
+        }
+    }
+
+    async fn finish(mut self) {
+        self.engine.remove(self.session.sid());
+        self.drop_probe();
+        if !self.disconnected {
+            self.dispatch_events();
+        }
+        if let Some(tx) = self.pending_get.take() {
+            let _ = tx.send(Ok(self.session.poll_payload().unwrap_or_else(noop)));
+        }
+        if let Some(mut ws) = self.ws.take() {
+            let mut rest = Vec::new();
+            while let Some(f) = self.session.poll_transmit() {
+                rest.push(f);
+            }
+            let close = self.ws_close.take();
+            let timeout = self.engine.config().close_timeout;
+            let _ = tokio::time::timeout(timeout, async move {
+                for f in rest {
+                    ws.feed(ws::to_message(f)).await?;
+                }
+                ws.close(close).await
+            })
+            .await;
+        }
+    }
+}
+
+fn noop() -> Encoder {
+    let mut enc = Encoder::new();
+    enc.push(&Packet::Noop.encode());
+    enc
+}
+
+async fn close_quietly(mut ws: WsStream, frame: Option<CloseFrame>) {
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ws.close(frame)).await;
+}

@@ -1,0 +1,21 @@
+//! The interface between the Engine.IO server and the layer above it.
+
+use ferrio_proto::engine::{CloseReason, Message};
+
+use crate::EngineSocket;
+
+/// What the layer above (Socket.IO, or a raw Engine.IO application) implements.
+///
+/// Every method is called from the session's driver task, in order, for one session at a
+/// time; they must not block. Use [`EngineSocket::send`] to answer, and spawn a task for
+/// anything slow.
+pub trait EngineHandler: Send + Sync + 'static {
+    /// A session was opened (after the handshake was accepted).
+    fn on_connect(&self, socket: &EngineSocket);
+
+    /// A message arrived from the client.
+    fn on_message(&self, socket: &EngineSocket, message: Message);
+
+    /// The session closed; no other call for this session follows.
+    fn on_disconnect(&self, socket: &EngineSocket, reason: CloseReason);
+}

@@ -1,0 +1,598 @@
+//! The tower `Layer` and `Service` that route Engine.IO requests.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use ferrio_proto::engine::{Sid, TransportKind, payload::Encoder};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body::Body;
+use http_body_util::{BodyExt, Limited};
+use hyper::upgrade::OnUpgrade;
+use tokio::sync::oneshot;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::body::BoxError;
+use crate::driver::Cmd;
+use crate::errors::HttpError;
+use crate::{AllowedOrigins, Engine, EngineBody, EngineHandler, Handshake, ws};
+
+/// The peer address of a connection, as a request extension. [`crate::serve`] inserts it;
+/// other servers may insert it too so that [`Handshake::remote_addr`] is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemoteAddr(pub SocketAddr);
+
+/// A tower [`Layer`] that answers Engine.IO requests at the configured path and passes every
+/// other request to the wrapped service.
+pub struct EngineLayer<H> {
+    engine: Engine<H>,
+}
+
+impl<H> Clone for EngineLayer<H> {
+    fn clone(&self) -> Self {
+        EngineLayer {
+            engine: self.engine.clone(),
+        }
+    }
+}
+
+impl<H> EngineLayer<H> {
+    /// A layer serving `engine`.
+    pub fn new(engine: Engine<H>) -> Self {
+        EngineLayer { engine }
+    }
+}
+
+impl<H, S> Layer<S> for EngineLayer<H> {
+    type Service = EngineService<H, S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        EngineService {
+            engine: self.engine.clone(),
+            inner,
+        }
+    }
+}
+
+/// A tower [`Service`] that answers Engine.IO requests and passes others to `S`.
+pub struct EngineService<H, S> {
+    engine: Engine<H>,
+    inner: S,
+}
+
+impl<H, S: Clone> Clone for EngineService<H, S> {
+    fn clone(&self) -> Self {
+        EngineService {
+            engine: self.engine.clone(),
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<H: EngineHandler> Engine<H> {
+    /// A tower layer serving this engine in front of another service.
+    pub fn layer(&self) -> EngineLayer<H> {
+        EngineLayer::new(self.clone())
+    }
+
+    /// A service serving this engine alone; other paths get 404.
+    pub fn service(&self) -> EngineService<H, NotFound> {
+        self.layer().layer(NotFound)
+    }
+}
+
+/// A service answering every request with 404.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NotFound;
+
+impl<B> Service<Request<B>> for NotFound {
+    type Response = Response<String>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Response<String>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _req: Request<B>) -> Self::Future {
+        let mut res = Response::new(String::new());
+        *res.status_mut() = StatusCode::NOT_FOUND;
+        std::future::ready(Ok(res))
+    }
+}
+
+impl<H, S, ReqBody, ResBody> Service<Request<ReqBody>> for EngineService<H, S>
+where
+    H: EngineHandler,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ReqBody: Body + Send + 'static,
+    ReqBody::Data: Send,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: Send + 'static,
+{
+    type Response = Response<EngineBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        if req.uri().path().starts_with(&self.engine.shared.path) {
+            let engine = self.engine.clone();
+            ResponseFuture {
+                kind: FutureKind::Engine {
+                    fut: Box::pin(async move { Ok(handle(engine, req).await) }),
+                },
+            }
+        } else {
+            ResponseFuture {
+                kind: FutureKind::Inner {
+                    fut: self.inner.call(req),
+                },
+            }
+        }
+    }
+}
+
+type EngineFuture<B, E> = Pin<Box<dyn Future<Output = Result<Response<EngineBody<B>>, E>> + Send>>;
+
+pin_project_lite::pin_project! {
+    /// The future of [`EngineService`].
+    pub struct ResponseFuture<F, B, E> {
+        #[pin]
+        kind: FutureKind<F, B, E>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = ResponseProj]
+    enum FutureKind<F, B, E> {
+        Inner { #[pin] fut: F },
+        Engine { fut: EngineFuture<B, E> },
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B, E>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<EngineBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            ResponseProj::Inner { fut } => fut
+                .poll(cx)
+                .map(|r| r.map(|res| res.map(EngineBody::inner))),
+            ResponseProj::Engine { fut } => fut.as_mut().poll(cx),
+        }
+    }
+}
+
+/// Answers one Engine.IO request.
+async fn handle<H, B, RB>(engine: Engine<H>, req: Request<B>) -> Response<EngineBody<RB>>
+where
+    H: EngineHandler,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let cors = match check_origin(&engine, req.headers()) {
+        Ok(cors) => cors,
+        Err(e) => return e.response(),
+    };
+    let mut res = if req.method() == Method::OPTIONS {
+        preflight(req.headers())
+    } else {
+        let uri = req.uri().clone();
+        route(&engine, req).await.unwrap_or_else(|e| {
+            tracing::debug!(%uri, error = ?e, "engine.io request refused");
+            e.response()
+        })
+    };
+    if let Some(origin) = cors {
+        let h = res.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        if !engine_any_origin(&engine) {
+            h.append(header::VARY, HeaderValue::from_static("Origin"));
+            if engine.config().cors.credentials {
+                h.insert(
+                    header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                    HeaderValue::from_static("true"),
+                );
+            }
+        }
+    }
+    res
+}
+
+async fn route<H, B, RB>(
+    engine: &Engine<H>,
+    req: Request<B>,
+) -> Result<Response<EngineBody<RB>>, HttpError>
+where
+    H: EngineHandler,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let (mut parts, body) = req.into_parts();
+    let query = Query::parse(parts.uri.query().unwrap_or(""));
+    let cfg = engine.config();
+    let transport = match query.transport.as_deref() {
+        Some("polling") if cfg.transports.polling => TransportKind::Polling,
+        Some("websocket") if cfg.transports.websocket => TransportKind::WebSocket,
+        _ => return Err(HttpError::TransportUnknown),
+    };
+    if let Some(sid) = query.sid.as_deref() {
+        let sid = Sid::parse(sid).map_err(|_| HttpError::SessionIdUnknown)?;
+        let entry = engine.entry(sid).ok_or(HttpError::SessionIdUnknown)?;
+        return match transport {
+            TransportKind::Polling => {
+                if entry.socket.transport() != TransportKind::Polling {
+                    return Err(HttpError::BadRequest);
+                }
+                match parts.method {
+                    Method::GET => poll(entry).await,
+                    Method::POST => post(engine, entry, &parts, body).await,
+                    _ => Err(HttpError::MethodNotAllowed),
+                }
+            }
+            TransportKind::WebSocket => {
+                let res = upgrade_response(&parts)?;
+                let on_upgrade = take_upgrade(&mut parts)?;
+                let cfg = engine.config().clone();
+                tokio::spawn(async move {
+                    if let Some(ws) = ws::accept(on_upgrade, &cfg).await {
+                        let _ = entry.cmd.send(Cmd::Probe(Box::new(ws))).await;
+                    }
+                });
+                Ok(res)
+            }
+        };
+    }
+
+    // A handshake.
+    if parts.method != Method::GET {
+        return Err(HttpError::BadHandshakeMethod);
+    }
+    if transport == TransportKind::WebSocket && !ws::is_upgrade_request(&parts.headers) {
+        return Err(HttpError::BadRequest);
+    }
+    let remote = parts.extensions.get::<RemoteAddr>().map(|r| r.0);
+    let handshake = Arc::new(Handshake::from_parts(
+        parts.method.clone(),
+        parts.uri.clone(),
+        parts.headers.clone(),
+        remote,
+    ));
+    if let Some(allow) = &cfg.allow_request {
+        (allow.0)(handshake.clone())
+            .await
+            .map_err(|r| HttpError::Forbidden(r.message))?;
+    }
+    if query.eio.as_deref() != Some("4") {
+        return Err(HttpError::UnsupportedProtocolVersion);
+    }
+    if engine.is_closing() {
+        return Err(HttpError::Unavailable);
+    }
+    match transport {
+        TransportKind::Polling => {
+            let sid = Engine::<H>::new_sid();
+            let open = engine
+                .open(sid, handshake, TransportKind::Polling, None)
+                .ok_or(HttpError::Unavailable)?;
+            let mut res = payload_response(open.unwrap_or_default());
+            set_cookie(engine, sid, res.headers_mut());
+            Ok(res)
+        }
+        TransportKind::WebSocket => {
+            let mut res = upgrade_response(&parts)?;
+            let on_upgrade = take_upgrade(&mut parts)?;
+            if engine.session_count() >= cfg.max_sessions {
+                return Err(HttpError::Unavailable);
+            }
+            let sid = Engine::<H>::new_sid();
+            set_cookie(engine, sid, res.headers_mut());
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let cfg = engine.config().clone();
+                if let Some(ws) = ws::accept(on_upgrade, &cfg).await {
+                    engine.open(sid, handshake, TransportKind::WebSocket, Some(ws));
+                }
+            });
+            Ok(res)
+        }
+    }
+}
+
+async fn poll<RB>(entry: crate::engine::Entry) -> Result<Response<EngineBody<RB>>, HttpError> {
+    let (tx, rx) = oneshot::channel();
+    entry
+        .cmd
+        .send(Cmd::Poll(tx))
+        .await
+        .map_err(|_| HttpError::SessionIdUnknown)?;
+    let payload = rx.await.map_err(|_| HttpError::SessionIdUnknown)??;
+    Ok(payload_response(payload))
+}
+
+async fn post<H, B, RB>(
+    engine: &Engine<H>,
+    entry: crate::engine::Entry,
+    parts: &http::request::Parts,
+    body: B,
+) -> Result<Response<EngineBody<RB>>, HttpError>
+where
+    H: EngineHandler,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    use ferrio_proto::engine::CloseReason;
+
+    let is_binary = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().starts_with("application/octet-stream"));
+    if is_binary {
+        entry
+            .socket
+            .close_with(CloseReason::TransportError("invalid content"));
+        return Err(HttpError::BadRequest);
+    }
+    if entry.post_busy.swap(true, Ordering::AcqRel) {
+        entry
+            .socket
+            .close_with(CloseReason::TransportError("overlapping POST"));
+        return Err(HttpError::BadRequest);
+    }
+    let _busy = BusyGuard(&entry.post_busy);
+    let max = engine.config().session.max_payload;
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        entry
+            .socket
+            .close_with(CloseReason::TransportError("payload too large"));
+        return Err(HttpError::PayloadTooLarge);
+    }
+    let bytes: Bytes = match Limited::new(body, max).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                entry
+                    .socket
+                    .close_with(CloseReason::TransportError("payload too large"));
+                return Err(HttpError::PayloadTooLarge);
+            }
+            return Err(HttpError::BadRequest);
+        }
+    };
+    let (tx, rx) = oneshot::channel();
+    entry
+        .cmd
+        .send(Cmd::Post {
+            body: bytes,
+            reply: tx,
+        })
+        .await
+        .map_err(|_| HttpError::SessionIdUnknown)?;
+    rx.await.map_err(|_| HttpError::SessionIdUnknown)??;
+    let mut res = Response::new(EngineBody::full(Bytes::from_static(b"ok")));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    Ok(res)
+}
+
+struct BusyGuard<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+fn payload_response<RB>(payload: Encoder) -> Response<EngineBody<RB>> {
+    let mut res = Response::new(EngineBody::chunks(payload.into_chunks()));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn upgrade_response<RB>(
+    parts: &http::request::Parts,
+) -> Result<Response<EngineBody<RB>>, HttpError> {
+    if !ws::is_upgrade_request(&parts.headers) {
+        return Err(HttpError::BadRequest);
+    }
+    ws::switching_protocols(&parts.headers).ok_or(HttpError::BadRequest)
+}
+
+/// The connection upgrade, which the HTTP server provides for HTTP/1.1 requests.
+fn take_upgrade(parts: &mut http::request::Parts) -> Result<OnUpgrade, HttpError> {
+    parts
+        .extensions
+        .remove::<OnUpgrade>()
+        .ok_or(HttpError::BadRequest)
+}
+
+fn set_cookie<H>(engine: &Engine<H>, sid: Sid, headers: &mut HeaderMap) {
+    let Some(c) = &engine.shared.config.cookie else {
+        return;
+    };
+    let mut v = format!("{}={}; Path={}", c.name, sid, c.path);
+    if c.http_only {
+        v.push_str("; HttpOnly");
+    }
+    if !c.same_site.is_empty() {
+        v.push_str("; SameSite=");
+        v.push_str(&c.same_site);
+    }
+    if let Ok(v) = HeaderValue::from_str(&v) {
+        headers.insert(header::SET_COOKIE, v);
+    }
+}
+
+fn engine_any_origin<H>(engine: &Engine<H>) -> bool {
+    engine.shared.config.cors.origins == AllowedOrigins::Any
+}
+
+/// Checks the `Origin` header against the policy. `Ok(Some(v))` is the value of
+/// `Access-Control-Allow-Origin` to send.
+fn check_origin<H>(
+    engine: &Engine<H>,
+    headers: &HeaderMap,
+) -> Result<Option<HeaderValue>, HttpError> {
+    let cors = &engine.shared.config.cors;
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        if cors.allow_missing_origin {
+            return Ok(None);
+        }
+        return Err(HttpError::Forbidden("Forbidden".to_owned()));
+    };
+    let Ok(origin_str) = origin.to_str() else {
+        return Err(HttpError::BadRequest);
+    };
+    let allowed = match &cors.origins {
+        AllowedOrigins::Any => return Ok(Some(HeaderValue::from_static("*"))),
+        AllowedOrigins::SameOrigin => same_origin(origin_str, headers),
+        AllowedOrigins::List(list) => {
+            list.iter().any(|o| o.eq_ignore_ascii_case(origin_str))
+                || same_origin(origin_str, headers)
+        }
+    };
+    if allowed {
+        Ok(Some(origin.clone()))
+    } else {
+        tracing::debug!(origin = origin_str, "origin refused");
+        Err(HttpError::Forbidden("Forbidden".to_owned()))
+    }
+}
+
+/// Whether `Origin` (`scheme://host[:port]`) names the host the request was sent to.
+fn same_origin(origin: &str, headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    let default_port = match scheme {
+        "http" | "ws" => "80",
+        "https" | "wss" => "443",
+        _ => return false,
+    };
+    let with_port = |a: &str| {
+        if a.rsplit_once(':')
+            .is_some_and(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
+            && !a.ends_with(']')
+        {
+            a.to_ascii_lowercase()
+        } else {
+            format!("{}:{default_port}", a.to_ascii_lowercase())
+        }
+    };
+    with_port(authority) == with_port(host)
+}
+
+fn preflight<RB>(headers: &HeaderMap) -> Response<EngineBody<RB>> {
+    let mut res = Response::new(EngineBody::empty());
+    *res.status_mut() = StatusCode::NO_CONTENT;
+    let h = res.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET,HEAD,PUT,PATCH,POST,DELETE"),
+    );
+    if let Some(req_headers) = headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, req_headers.clone());
+    }
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Access-Control-Request-Headers"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    res
+}
+
+/// The query parameters the engine reads.
+#[derive(Default)]
+struct Query {
+    transport: Option<String>,
+    sid: Option<String>,
+    eio: Option<String>,
+}
+
+impl Query {
+    fn parse(q: &str) -> Self {
+        let mut out = Query::default();
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            match k.as_ref() {
+                "transport" => out.transport = Some(v.into_owned()),
+                "sid" => out.sid = Some(v.into_owned()),
+                "EIO" => out.eio = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(h: &str) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        m.insert(header::HOST, HeaderValue::from_str(h).unwrap());
+        m
+    }
+
+    #[test]
+    fn same_origin_matches_host_and_default_ports() {
+        assert!(same_origin(
+            "http://localhost:3000",
+            &host("localhost:3000")
+        ));
+        assert!(same_origin(
+            "http://LOCALHOST:3000",
+            &host("localhost:3000")
+        ));
+        assert!(same_origin("http://example.com", &host("example.com:80")));
+        assert!(same_origin("https://example.com", &host("example.com:443")));
+        assert!(!same_origin("https://example.com", &host("example.com:80")));
+        assert!(!same_origin("http://evil.com", &host("localhost:3000")));
+        assert!(!same_origin(
+            "http://localhost:3001",
+            &host("localhost:3000")
+        ));
+        assert!(!same_origin("null", &host("localhost:3000")));
+        assert!(same_origin("http://[::1]:3000", &host("[::1]:3000")));
+    }
+
+    #[test]
+    fn query_last_value_wins_and_is_decoded() {
+        let q = Query::parse("EIO=4&transport=polling&sid=a%5Fb&t=x&transport=websocket");
+        assert_eq!(q.transport.as_deref(), Some("websocket"));
+        assert_eq!(q.sid.as_deref(), Some("a_b"));
+        assert_eq!(q.eio.as_deref(), Some("4"));
+    }
+}

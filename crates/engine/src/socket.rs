@@ -1,0 +1,161 @@
+//! The handle through which the layer above talks to one session.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use ferrio_proto::engine::{CloseReason, Frame, SendError, Sid, TransportKind};
+use http::{HeaderMap, Method, Uri};
+use tokio::sync::mpsc;
+
+/// The HTTP request that opened a session (the first polling GET or the WebSocket upgrade).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Handshake {
+    /// Request method.
+    pub method: Method,
+    /// Request URI (path and query).
+    pub uri: Uri,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// The query parameters, percent-decoded (the last value wins for a repeated key).
+    pub query: HashMap<String, String>,
+    /// The peer address, when the server knows it.
+    pub remote_addr: Option<SocketAddr>,
+}
+
+impl Handshake {
+    pub(crate) fn from_parts(
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        remote_addr: Option<SocketAddr>,
+    ) -> Self {
+        let query = uri
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        Handshake {
+            method,
+            uri,
+            headers,
+            query,
+            remote_addr,
+        }
+    }
+}
+
+/// A cheap, cloneable handle to one Engine.IO session. Sending never blocks: frames go into
+/// the session's bounded queue, and its driver task writes them to the transport.
+#[derive(Clone, Debug)]
+pub struct EngineSocket {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    sid: Sid,
+    handshake: Arc<Handshake>,
+    transport: AtomicU8,
+    frames: mpsc::Sender<Frame>,
+    control: mpsc::Sender<Control>,
+}
+
+/// A request from a handle to the driver that must not be lost when the frame queue is full.
+#[derive(Debug)]
+pub(crate) enum Control {
+    Close(CloseReason),
+}
+
+impl EngineSocket {
+    pub(crate) fn new(
+        sid: Sid,
+        handshake: Arc<Handshake>,
+        transport: TransportKind,
+        frames: mpsc::Sender<Frame>,
+        control: mpsc::Sender<Control>,
+    ) -> Self {
+        EngineSocket {
+            inner: Arc::new(Inner {
+                sid,
+                handshake,
+                transport: AtomicU8::new(transport_to_u8(transport)),
+                frames,
+                control,
+            }),
+        }
+    }
+
+    /// The session id.
+    pub fn sid(&self) -> Sid {
+        self.inner.sid
+    }
+
+    /// The request that opened the session.
+    pub fn handshake(&self) -> &Arc<Handshake> {
+        &self.inner.handshake
+    }
+
+    /// The transport in use now.
+    pub fn transport(&self) -> TransportKind {
+        match self.inner.transport.load(Ordering::Relaxed) {
+            0 => TransportKind::Polling,
+            _ => TransportKind::WebSocket,
+        }
+    }
+
+    /// Queues a frame. When the queue is full the client is too slow: the session is closed
+    /// (`transport error`, logged) and `SendError::Full` returned.
+    pub fn send(&self, frame: Frame) -> Result<(), SendError> {
+        match self.try_send(frame) {
+            Err(SendError::Full) => {
+                tracing::warn!(sid = %self.inner.sid, "outbound queue full: closing slow client");
+                self.close_with(CloseReason::TransportError(
+                    "outbound buffer full (slow consumer)",
+                ));
+                Err(SendError::Full)
+            }
+            other => other,
+        }
+    }
+
+    /// Queues a frame, or drops it when the queue is full (volatile delivery).
+    pub fn try_send(&self, frame: Frame) -> Result<(), SendError> {
+        self.inner.frames.try_send(frame).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SendError::Full,
+            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+        })
+    }
+
+    /// Closes the session from the server side (`forced close`). Queued frames are still
+    /// written first.
+    pub fn close(&self) {
+        self.close_with(CloseReason::ForcedClose);
+    }
+
+    /// Closes the session with a given reason.
+    pub fn close_with(&self, reason: CloseReason) {
+        // The control queue is only ever used for closing; once one close is queued, later
+        // ones change nothing, so a full queue can be ignored.
+        let _ = self.inner.control.try_send(Control::Close(reason));
+    }
+
+    /// Whether the session's driver is gone.
+    pub fn is_closed(&self) -> bool {
+        self.inner.frames.is_closed()
+    }
+
+    pub(crate) fn set_transport(&self, t: TransportKind) {
+        self.inner
+            .transport
+            .store(transport_to_u8(t), Ordering::Relaxed);
+    }
+}
+
+fn transport_to_u8(t: TransportKind) -> u8 {
+    match t {
+        TransportKind::Polling => 0,
+        TransportKind::WebSocket => 1,
+    }
+}
