@@ -129,6 +129,15 @@ impl<H: EngineHandler> Driver<H> {
     fn poll_control(&mut self, cx: &mut Context<'_>) -> bool {
         match self.control_rx.poll_recv(cx) {
             Poll::Ready(Some(Control::Close(reason))) => {
+                // Frames queued before the close request still go out first.
+                while self.session.has_capacity() {
+                    match self.frames_rx.try_recv() {
+                        Ok(frame) => {
+                            let _ = self.session.send(frame);
+                        }
+                        Err(_) => break,
+                    }
+                }
                 self.session.close(reason);
                 true
             }

@@ -91,6 +91,7 @@ where
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
             .max_buf_size(64 * 1024)
+            .max_header_size(16 * 1024)
             .serve_connection(TokioIo::new(stream), hyper_svc)
             .with_upgrades();
         let mut stop = stop_rx.clone();
