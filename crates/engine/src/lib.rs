@@ -34,6 +34,7 @@
 //! # }
 //! ```
 #![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod body;
 mod config;

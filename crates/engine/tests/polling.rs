@@ -200,7 +200,7 @@ async fn server_close_flushes_then_sends_close_packet() {
 async fn error_codes_match_node() {
     let mut config = fast_config();
     config.allow_request = Some(AllowRequest::new(|h| async move {
-        if h.query.get("deny").is_some() {
+        if h.query.contains_key("deny") {
             Err(Rejection {
                 message: "go away".into(),
             })

@@ -23,5 +23,6 @@
 //! assert_eq!(frames[1], Frame::Binary(Bytes::from_static(&[1, 2, 3, 4])));
 //! ```
 #![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod engine;
