@@ -26,3 +26,4 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod engine;
+pub mod socket;

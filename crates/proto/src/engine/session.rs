@@ -333,6 +333,12 @@ impl Session {
             self.abort_probe();
         }
         if self.next_ping.is_some_and(|t| now >= t) {
+            if !self.has_capacity() {
+                // The client answers pings but reads nothing: the outbox would only grow.
+                return self.fail(CloseReason::TransportError(
+                    "outbound buffer full (slow consumer)",
+                ));
+            }
             self.next_ping = None;
             self.pong_deadline = Some(now + self.config.ping_timeout);
             self.push(Frame::Text(Bytes::from_static(b"2")));

@@ -228,13 +228,11 @@ fn outbox_is_bounded_in_packets_and_bytes() {
     s.send(text("4b")).unwrap();
     s.send(text("4c")).unwrap();
     assert_eq!(s.send(text("4d")), Err(SendError::Full));
-    // The heartbeat is never refused.
-    s.handle_timeout(t0 + ms(300));
     let mut n = 0;
     while s.poll_transmit().is_some() {
         n += 1;
     }
-    assert_eq!(n, 4);
+    assert_eq!(n, 3);
     assert!(s.has_capacity());
 }
 
@@ -339,4 +337,27 @@ fn transport_closed_reports_reason_once() {
         Some(Event::Closed(CloseReason::TransportClose))
     );
     assert_eq!(s.poll_event(), None);
+}
+
+#[test]
+fn a_due_ping_with_a_full_outbox_closes_the_session() {
+    // Found by the engine_session fuzzer: a client that sends pongs but never reads.
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        max_buffered_packets: 1,
+        ..cfg()
+    };
+    let mut s = Session::new(sid(), config, TransportKind::Polling, t0);
+    let mut t = t0;
+    for _ in 0..3 {
+        t += ms(300);
+        s.handle_timeout(t);
+        s.handle_payload(t, Bytes::from_static(b"3"));
+    }
+    assert_eq!(
+        s.closed(),
+        Some(&CloseReason::TransportError(
+            "outbound buffer full (slow consumer)"
+        ))
+    );
 }

@@ -1,0 +1,559 @@
+//! Event and ack arguments: how a Rust value becomes a list of JSON arguments, and how received
+//! arguments become Rust values.
+//!
+//! Sending: a tuple is several arguments (`("a", 1)` → `"a",1`), `()` is none, anything else
+//! is one argument. Byte strings anywhere become binary attachments.
+//!
+//! Receiving: [`Args`] keeps each argument as raw JSON until a type is asked for.
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::ser::{self, Serialize, Serializer};
+use serde_json::Value;
+
+use super::binary::{Attachments, BinDe, serialize_with_placeholders};
+
+/// Received arguments of an event or an ack, still raw.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Args {
+    /// Arguments of a packet without attachments: each one's raw JSON text.
+    Text(Vec<Bytes>),
+    /// Arguments of a binary packet: parsed values (placeholders checked) and the
+    /// attachments.
+    Binary {
+        /// The argument values, placeholders included.
+        values: Vec<Value>,
+        /// The attachments, in order.
+        attachments: Vec<Bytes>,
+    },
+}
+
+/// Why arguments could not become the requested type.
+#[derive(Debug, thiserror::Error)]
+#[error("arguments do not match the expected type: {0}")]
+pub struct ArgsError(#[from] serde_json::Error);
+
+impl Args {
+    /// No arguments.
+    pub fn empty() -> Self {
+        Args::Text(Vec::new())
+    }
+
+    /// How many arguments.
+    pub fn len(&self) -> usize {
+        match self {
+            Args::Text(v) => v.len(),
+            Args::Binary { values, .. } => values.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the arguments carry binary attachments.
+    pub fn has_binary(&self) -> bool {
+        matches!(self, Args::Binary { attachments, .. } if !attachments.is_empty())
+    }
+
+    /// The arguments as one value: with exactly one argument, that argument; otherwise the
+    /// list of all of them (so a tuple type reads several arguments).
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, ArgsError> {
+        match self {
+            Args::Text(raw) if raw.len() == 1 => Ok(serde_json::from_slice(&raw[0])?),
+            Args::Text(raw) => {
+                let mut buf =
+                    Vec::with_capacity(raw.iter().map(|r| r.len() + 1).sum::<usize>() + 2);
+                buf.push(b'[');
+                for (i, r) in raw.iter().enumerate() {
+                    if i > 0 {
+                        buf.push(b',');
+                    }
+                    buf.extend_from_slice(r);
+                }
+                buf.push(b']');
+                Ok(serde_json::from_slice(&buf)?)
+            }
+            Args::Binary {
+                values,
+                attachments,
+            } => {
+                if values.len() == 1 {
+                    Ok(T::deserialize(BinDe {
+                        value: &values[0],
+                        bins: attachments,
+                    })?)
+                } else {
+                    let all = Value::Array(values.clone());
+                    Ok(T::deserialize(BinDe {
+                        value: &all,
+                        bins: attachments,
+                    })?)
+                }
+            }
+        }
+    }
+
+    /// Argument `i` as a value.
+    pub fn deserialize_arg<T: DeserializeOwned>(&self, i: usize) -> Option<Result<T, ArgsError>> {
+        match self {
+            Args::Text(raw) => raw
+                .get(i)
+                .map(|r| serde_json::from_slice(r).map_err(ArgsError)),
+            Args::Binary {
+                values,
+                attachments,
+            } => values.get(i).map(|v| {
+                T::deserialize(BinDe {
+                    value: v,
+                    bins: attachments,
+                })
+                .map_err(ArgsError)
+            }),
+        }
+    }
+
+    /// Removes and returns the last argument if it is a string (a connection-state-recovery
+    /// offset appended by the server).
+    pub fn pop_string(&mut self) -> Option<String> {
+        match self {
+            Args::Text(raw) => {
+                let last = raw.last()?;
+                let s: String = serde_json::from_slice(last).ok()?;
+                raw.pop();
+                Some(s)
+            }
+            Args::Binary { values, .. } => match values.last()? {
+                Value::String(_) => match values.pop() {
+                    Some(Value::String(s)) => Some(s),
+                    _ => None,
+                },
+                _ => None,
+            },
+        }
+    }
+}
+
+impl Serialize for Args {
+    /// Serialises as a tuple: sent again, the arguments stay separate arguments, and
+    /// attachments stay attachments.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use ser::SerializeTuple;
+        let mut t = serializer.serialize_tuple(self.len())?;
+        match self {
+            Args::Text(raw) => {
+                for r in raw {
+                    let v: Box<serde_json::value::RawValue> =
+                        serde_json::from_slice(r).map_err(ser::Error::custom)?;
+                    t.serialize_element(&v)?;
+                }
+            }
+            Args::Binary {
+                values,
+                attachments,
+            } => {
+                for v in values {
+                    t.serialize_element(&Rebinarise {
+                        value: v,
+                        bins: attachments,
+                    })?;
+                }
+            }
+        }
+        t.end()
+    }
+}
+
+/// A received value whose placeholders are written back as byte strings.
+struct Rebinarise<'a> {
+    value: &'a Value,
+    bins: &'a [Bytes],
+}
+
+impl Serialize for Rebinarise<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use ser::{SerializeMap, SerializeSeq};
+        match self.value {
+            Value::Object(map) => {
+                if let Some(n) = super::binary::placeholder_index(map)
+                    && let Some(b) = usize::try_from(n).ok().and_then(|n| self.bins.get(n))
+                {
+                    return serializer.serialize_bytes(b);
+                }
+                let mut m = serializer.serialize_map(Some(map.len()))?;
+                for (k, v) in map {
+                    m.serialize_entry(
+                        k,
+                        &Rebinarise {
+                            value: v,
+                            bins: self.bins,
+                        },
+                    )?;
+                }
+                m.end()
+            }
+            Value::Array(items) => {
+                let mut s = serializer.serialize_seq(Some(items.len()))?;
+                for v in items {
+                    s.serialize_element(&Rebinarise {
+                        value: v,
+                        bins: self.bins,
+                    })?;
+                }
+                s.end()
+            }
+            other => other.serialize(serializer),
+        }
+    }
+}
+
+/// Writes the arguments of `value` (each preceded by a comma) into `buf`, collecting
+/// attachments.
+pub(crate) fn write_args<T: Serialize + ?Sized>(
+    value: &T,
+    buf: &mut Vec<u8>,
+    bins: &Attachments,
+) -> Result<(), serde_json::Error> {
+    value.serialize(TopSer { buf, bins })
+}
+
+/// Serialises the top level: a tuple is several arguments, `()` none, anything else one.
+struct TopSer<'a> {
+    buf: &'a mut Vec<u8>,
+    bins: &'a Attachments,
+}
+
+impl<'a> TopSer<'a> {
+    fn open(self, prefix: &str, close: &'static str) -> Json<'a> {
+        self.buf.push(b',');
+        self.buf.extend_from_slice(prefix.as_bytes());
+        Json {
+            buf: self.buf,
+            bins: self.bins,
+            first: true,
+            close,
+        }
+    }
+}
+
+impl<'a> Serializer for TopSer<'a> {
+    type Ok = ();
+    type Error = serde_json::Error;
+    type SerializeSeq = Json<'a>;
+    type SerializeTuple = Args2<'a>;
+    type SerializeTupleStruct = Json<'a>;
+    type SerializeTupleVariant = Json<'a>;
+    type SerializeMap = Json<'a>;
+    type SerializeStruct = Json<'a>;
+    type SerializeStructVariant = Json<'a>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), serde_json::Error> {
+        self.scalar(&v)
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), serde_json::Error> {
+        self.scalar(&v)
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), serde_json::Error> {
+        self.scalar(&v)
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), serde_json::Error> {
+        self.scalar(&v)
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), serde_json::Error> {
+        self.scalar(&v)
+    }
+    fn serialize_i128(self, v: i128) -> Result<(), serde_json::Error> {
+        self.scalar(&v)
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), serde_json::Error> {
+        self.scalar(&v)
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), serde_json::Error> {
+        self.scalar(&v)
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), serde_json::Error> {
+        self.scalar(&v)
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), serde_json::Error> {
+        self.scalar(&v)
+    }
+    fn serialize_u128(self, v: u128) -> Result<(), serde_json::Error> {
+        self.scalar(&v)
+    }
+    fn serialize_f32(self, v: f32) -> Result<(), serde_json::Error> {
+        self.scalar(&v)
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), serde_json::Error> {
+        self.scalar(&v)
+    }
+    fn serialize_char(self, v: char) -> Result<(), serde_json::Error> {
+        self.scalar(&v)
+    }
+    fn serialize_str(self, v: &str) -> Result<(), serde_json::Error> {
+        self.scalar(v)
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), serde_json::Error> {
+        self.scalar(&ByteStr(v))
+    }
+    fn serialize_none(self) -> Result<(), serde_json::Error> {
+        self.scalar(&())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), serde_json::Error> {
+        value.serialize(self)
+    }
+    /// `()` is no argument at all.
+    fn serialize_unit(self) -> Result<(), serde_json::Error> {
+        Ok(())
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), serde_json::Error> {
+        self.scalar(&())
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), serde_json::Error> {
+        self.scalar(variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
+        let mut j = self.open("", "}");
+        j.buf.push(b'{');
+        j.key(variant)?;
+        j.value(value)?;
+        j.finish()
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Json<'a>, serde_json::Error> {
+        Ok(self.open("[", "]"))
+    }
+    fn serialize_tuple(self, _len: usize) -> Result<Args2<'a>, serde_json::Error> {
+        Ok(Args2 {
+            buf: self.buf,
+            bins: self.bins,
+        })
+    }
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Json<'a>, serde_json::Error> {
+        Ok(self.open("[", "]"))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Json<'a>, serde_json::Error> {
+        let mut j = self.open("{", "]}");
+        j.key(variant)?;
+        j.buf.push(b'[');
+        j.first = true;
+        Ok(j)
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Json<'a>, serde_json::Error> {
+        Ok(self.open("{", "}"))
+    }
+    fn serialize_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Json<'a>, serde_json::Error> {
+        Ok(self.open("{", "}"))
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Json<'a>, serde_json::Error> {
+        let mut j = self.open("{", "}}");
+        j.key(variant)?;
+        j.buf.push(b'{');
+        j.first = true;
+        Ok(j)
+    }
+}
+
+impl TopSer<'_> {
+    fn scalar<T: Serialize + ?Sized>(self, v: &T) -> Result<(), serde_json::Error> {
+        self.buf.push(b',');
+        let mut ser = serde_json::Serializer::new(&mut *self.buf);
+        serialize_with_placeholders(v, &mut ser, self.bins)
+    }
+}
+
+/// A byte string, serialised as bytes (so that it becomes an attachment).
+struct ByteStr<'a>(&'a [u8]);
+
+impl Serialize for ByteStr<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}
+
+/// The elements of a top-level tuple: one argument each.
+pub(crate) struct Args2<'a> {
+    buf: &'a mut Vec<u8>,
+    bins: &'a Attachments,
+}
+
+impl ser::SerializeTuple for Args2<'_> {
+    type Ok = ();
+    type Error = serde_json::Error;
+
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
+        self.buf.push(b',');
+        let mut ser = serde_json::Serializer::new(&mut *self.buf);
+        serialize_with_placeholders(value, &mut ser, self.bins)
+    }
+
+    fn end(self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// One top-level argument that is a JSON array or object, written by hand so that each child
+/// is serialised straight into the buffer.
+pub(crate) struct Json<'a> {
+    buf: &'a mut Vec<u8>,
+    bins: &'a Attachments,
+    first: bool,
+    close: &'static str,
+}
+
+impl Json<'_> {
+    fn comma(&mut self) {
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+    }
+
+    fn key(&mut self, key: &str) -> Result<(), serde_json::Error> {
+        self.comma();
+        serde_json::to_writer(&mut *self.buf, key)?;
+        self.buf.push(b':');
+        Ok(())
+    }
+
+    fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), serde_json::Error> {
+        let mut ser = serde_json::Serializer::new(&mut *self.buf);
+        serialize_with_placeholders(value, &mut ser, self.bins)
+    }
+
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), serde_json::Error> {
+        self.comma();
+        self.value(value)
+    }
+
+    fn finish(self) -> Result<(), serde_json::Error> {
+        self.buf.extend_from_slice(self.close.as_bytes());
+        Ok(())
+    }
+}
+
+fn map_key<T: Serialize + ?Sized>(key: &T) -> Result<String, serde_json::Error> {
+    match serde_json::to_value(key)? {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        _ => Err(ser::Error::custom("map key must be a string")),
+    }
+}
+
+impl ser::SerializeSeq for Json<'_> {
+    type Ok = ();
+    type Error = serde_json::Error;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), Self::Error> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeTupleStruct for Json<'_> {
+    type Ok = ();
+    type Error = serde_json::Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), Self::Error> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeTupleVariant for Json<'_> {
+    type Ok = ();
+    type Error = serde_json::Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), Self::Error> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeMap for Json<'_> {
+    type Ok = ();
+    type Error = serde_json::Error;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Self::Error> {
+        let k = map_key(key)?;
+        self.key(&k)
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
+        self.value(value)
+    }
+    fn end(self) -> Result<(), Self::Error> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeStruct for Json<'_> {
+    type Ok = ();
+    type Error = serde_json::Error;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Self::Error> {
+        self.key(key)?;
+        self.value(value)
+    }
+    fn end(self) -> Result<(), Self::Error> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeStructVariant for Json<'_> {
+    type Ok = ();
+    type Error = serde_json::Error;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Self::Error> {
+        self.key(key)?;
+        self.value(value)
+    }
+    fn end(self) -> Result<(), Self::Error> {
+        self.finish()
+    }
+}

@@ -1,0 +1,13 @@
+//! Socket.IO protocol v5: packets, the header codec, binary attachments and argument
+//! (de)serialisation.
+
+mod args;
+mod binary;
+mod packet;
+
+pub use args::{Args, ArgsError};
+pub use packet::{
+    DecodeLimits, Decoder, Encoded, Error, MAX_ACK_ID, MAX_NAMESPACE_LEN, Packet, PacketData,
+    PacketType, RESERVED_EVENTS, encode_ack, encode_connect, encode_connect_empty,
+    encode_connect_error, encode_disconnect, encode_event,
+};

@@ -1,0 +1,647 @@
+//! Socket.IO v5 packets: the header codec, payload checks, and the encoder.
+
+use std::fmt;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::args::{Args, write_args};
+use super::binary::{Attachments, placeholder_index};
+
+/// The largest ack id accepted or produced: 2^53 − 1, the largest integer JavaScript
+/// represents exactly.
+pub const MAX_ACK_ID: u64 = (1 << 53) - 1;
+
+/// The longest namespace name accepted, in bytes.
+pub const MAX_NAMESPACE_LEN: usize = 1024;
+
+/// Event names a client may not send (they are local events of the Socket.IO API).
+pub const RESERVED_EVENTS: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+/// The seven Socket.IO packet types, in spec order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PacketType {
+    /// `0`.
+    Connect,
+    /// `1`.
+    Disconnect,
+    /// `2`.
+    Event,
+    /// `3`.
+    Ack,
+    /// `4`.
+    ConnectError,
+    /// `5`.
+    BinaryEvent,
+    /// `6`.
+    BinaryAck,
+}
+
+impl PacketType {
+    fn from_byte(b: u8) -> Option<Self> {
+        Some(match b {
+            b'0' => PacketType::Connect,
+            b'1' => PacketType::Disconnect,
+            b'2' => PacketType::Event,
+            b'3' => PacketType::Ack,
+            b'4' => PacketType::ConnectError,
+            b'5' => PacketType::BinaryEvent,
+            b'6' => PacketType::BinaryAck,
+            _ => return None,
+        })
+    }
+
+    fn as_byte(self) -> u8 {
+        match self {
+            PacketType::Connect => b'0',
+            PacketType::Disconnect => b'1',
+            PacketType::Event => b'2',
+            PacketType::Ack => b'3',
+            PacketType::ConnectError => b'4',
+            PacketType::BinaryEvent => b'5',
+            PacketType::BinaryAck => b'6',
+        }
+    }
+
+    fn is_binary(self) -> bool {
+        matches!(self, PacketType::BinaryEvent | PacketType::BinaryAck)
+    }
+}
+
+/// A decoded Socket.IO packet.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Packet {
+    /// The namespace (`/` when absent on the wire).
+    pub nsp: String,
+    /// What the packet carries.
+    pub data: PacketData,
+}
+
+/// The type-specific content of a packet.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PacketData {
+    /// CONNECT with its payload (the `auth` object as raw JSON), if any.
+    Connect(Option<Bytes>),
+    /// DISCONNECT.
+    Disconnect,
+    /// EVENT or BINARY_EVENT.
+    Event {
+        /// The event name (a numeric name in its decimal form).
+        name: String,
+        /// The arguments after the name.
+        args: Args,
+        /// The ack id the sender waits on.
+        id: Option<u64>,
+    },
+    /// ACK or BINARY_ACK.
+    Ack {
+        /// The arguments of the acknowledgement.
+        args: Args,
+        /// The ack id answered (a packet without one is ignored by receivers).
+        id: Option<u64>,
+    },
+    /// CONNECT_ERROR with its payload as raw JSON (an object in v5).
+    ConnectError(Bytes),
+}
+
+/// Why bytes are not a valid Socket.IO packet. Each closes the whole Engine.IO connection
+/// (close reason `parse error`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Empty packet.
+    #[error("empty packet")]
+    Empty,
+    /// The type is not `0`..`6`.
+    #[error("unknown packet type")]
+    UnknownType,
+    /// The attachment count is missing, not a number or not followed by `-`.
+    #[error("illegal attachments")]
+    IllegalAttachments,
+    /// More attachments than allowed.
+    #[error("too many attachments (limit {0})")]
+    TooManyAttachments(usize),
+    /// The namespace is too long or not valid UTF-8.
+    #[error("invalid namespace")]
+    InvalidNamespace,
+    /// The ack id is over [`MAX_ACK_ID`].
+    #[error("ack id too large")]
+    AckIdTooLarge,
+    /// The payload is not JSON, is nested too deep, or does not fit the packet type.
+    #[error("invalid payload: {0}")]
+    InvalidPayload(&'static str),
+    /// A reserved event name.
+    #[error("reserved event name")]
+    ReservedEvent,
+    /// A placeholder refers to an attachment that does not exist.
+    #[error("invalid placeholder")]
+    InvalidPlaceholder,
+    /// A text packet arrived while attachments were awaited.
+    #[error("text packet while attachments are pending")]
+    UnexpectedText,
+    /// A binary message arrived while no attachment was awaited.
+    #[error("unexpected binary attachment")]
+    UnexpectedBinary,
+}
+
+/// Limits applied by the decoder.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DecodeLimits {
+    /// Most attachments one packet may declare. Default 10 (Node's `maxAttachments`).
+    pub max_attachments: usize,
+    /// Deepest nesting of arrays and objects in a payload. Default 128 (the limit of
+    /// `serde_json`, which typed handlers deserialise with).
+    pub max_depth: usize,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        DecodeLimits {
+            max_attachments: 10,
+            max_depth: 128,
+        }
+    }
+}
+
+/// The header of a text packet, before the payload is checked.
+struct Header {
+    ty: PacketType,
+    attachments: usize,
+    nsp: String,
+    id: Option<u64>,
+    payload: Bytes,
+}
+
+fn parse_header(text: &Bytes, limits: &DecodeLimits) -> Result<Header, Error> {
+    let b = text.as_ref();
+    let ty = PacketType::from_byte(*b.first().ok_or(Error::Empty)?).ok_or(Error::UnknownType)?;
+    let mut i = 1;
+    let mut attachments = 0usize;
+    if ty.is_binary() {
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+            if i - start > 6 {
+                return Err(Error::TooManyAttachments(limits.max_attachments));
+            }
+        }
+        if i == start || b.get(i) != Some(&b'-') {
+            return Err(Error::IllegalAttachments);
+        }
+        attachments = digits(&b[start..i]).ok_or(Error::IllegalAttachments)? as usize;
+        if attachments > limits.max_attachments {
+            return Err(Error::TooManyAttachments(limits.max_attachments));
+        }
+        i += 1;
+    }
+    let mut nsp = String::from("/");
+    if b.get(i) == Some(&b'/') {
+        let start = i;
+        while i < b.len() && b[i] != b',' {
+            i += 1;
+        }
+        if i - start > MAX_NAMESPACE_LEN {
+            return Err(Error::InvalidNamespace);
+        }
+        nsp = std::str::from_utf8(&b[start..i])
+            .map_err(|_| Error::InvalidNamespace)?
+            .to_owned();
+        if i < b.len() {
+            i += 1; // the comma
+        }
+    }
+    let start = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+        if i - start > 16 {
+            return Err(Error::AckIdTooLarge);
+        }
+    }
+    let id = if i > start {
+        let id = digits(&b[start..i]).ok_or(Error::AckIdTooLarge)?;
+        if id > MAX_ACK_ID {
+            return Err(Error::AckIdTooLarge);
+        }
+        Some(id)
+    } else {
+        None
+    };
+    let payload = text.slice(i..);
+    if nesting_depth(&payload) > limits.max_depth {
+        return Err(Error::InvalidPayload("JSON nested too deep"));
+    }
+    Ok(Header {
+        ty,
+        attachments,
+        nsp,
+        id,
+        payload,
+    })
+}
+
+/// The deepest nesting of `[` and `{` outside strings (one linear pass, no recursion).
+fn nesting_depth(json: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_str, mut esc) = (0usize, 0usize, false, false);
+    for &c in json {
+        if in_str {
+            match c {
+                _ if esc => esc = false,
+                b'\\' => esc = true,
+                b'"' => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_str = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+fn digits(d: &[u8]) -> Option<u64> {
+    d.iter().try_fold(0u64, |acc, c| {
+        acc.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+    })
+}
+
+/// Splits a JSON array into its raw items (checking the JSON, depth included).
+fn split_array(payload: &Bytes) -> Result<Vec<Bytes>, Error> {
+    let items: Vec<&RawValue> =
+        serde_json::from_slice(payload).map_err(|_| Error::InvalidPayload("not a JSON array"))?;
+    let base = payload.as_ptr() as usize;
+    Ok(items
+        .iter()
+        .map(|r| {
+            let s = r.get();
+            let off = s.as_ptr() as usize - base;
+            payload.slice(off..off + s.len())
+        })
+        .collect())
+}
+
+fn event_name(first: &Bytes) -> Result<String, Error> {
+    match first.first() {
+        Some(b'"') => {
+            let name: String = serde_json::from_slice(first)
+                .map_err(|_| Error::InvalidPayload("bad event name"))?;
+            if RESERVED_EVENTS.contains(&name.as_str()) {
+                return Err(Error::ReservedEvent);
+            }
+            Ok(name)
+        }
+        Some(b'-' | b'0'..=b'9') => {
+            let n: serde_json::Number = serde_json::from_slice(first)
+                .map_err(|_| Error::InvalidPayload("bad event name"))?;
+            Ok(n.to_string())
+        }
+        _ => Err(Error::InvalidPayload(
+            "event name must be a string or a number",
+        )),
+    }
+}
+
+fn is_object(payload: &Bytes) -> bool {
+    payload.first() == Some(&b'{')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(payload).is_ok()
+}
+
+/// A packet waiting for its attachments.
+#[derive(Debug)]
+struct Partial {
+    header_nsp: String,
+    ty: PacketType,
+    id: Option<u64>,
+    values: Vec<Value>,
+    expected: usize,
+    attachments: Vec<Bytes>,
+}
+
+/// Turns Engine.IO messages into Socket.IO packets, reassembling binary attachments.
+///
+/// Call [`handle_text`](Decoder::handle_text) and [`handle_binary`](Decoder::handle_binary) in
+/// the order messages arrive. Any error is a protocol violation: close the connection.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    limits: DecodeLimits,
+    partial: Option<Partial>,
+}
+
+impl Decoder {
+    /// A decoder with these limits.
+    pub fn new(limits: DecodeLimits) -> Self {
+        Decoder {
+            limits,
+            partial: None,
+        }
+    }
+
+    /// Handles a text message. `Ok(None)` means attachments are now awaited.
+    pub fn handle_text(&mut self, text: Bytes) -> Result<Option<Packet>, Error> {
+        if self.partial.is_some() {
+            return Err(Error::UnexpectedText);
+        }
+        let h = parse_header(&text, &self.limits)?;
+        let data = match h.ty {
+            PacketType::Connect => {
+                if h.payload.is_empty() {
+                    PacketData::Connect(None)
+                } else if is_object(&h.payload) {
+                    PacketData::Connect(Some(h.payload))
+                } else {
+                    return Err(Error::InvalidPayload("CONNECT payload must be an object"));
+                }
+            }
+            PacketType::Disconnect => {
+                if !h.payload.is_empty() {
+                    return Err(Error::InvalidPayload("DISCONNECT has no payload"));
+                }
+                PacketData::Disconnect
+            }
+            PacketType::ConnectError => {
+                if serde_json::from_slice::<serde::de::IgnoredAny>(&h.payload).is_err() {
+                    return Err(Error::InvalidPayload("CONNECT_ERROR payload is not JSON"));
+                }
+                PacketData::ConnectError(h.payload)
+            }
+            PacketType::Event | PacketType::Ack => {
+                let mut items = split_array(&h.payload)?;
+                if h.ty == PacketType::Event {
+                    if items.is_empty() {
+                        return Err(Error::InvalidPayload("EVENT needs an event name"));
+                    }
+                    let name = event_name(&items[0])?;
+                    items.remove(0);
+                    PacketData::Event {
+                        name,
+                        args: Args::Text(items),
+                        id: h.id,
+                    }
+                } else {
+                    PacketData::Ack {
+                        args: Args::Text(items),
+                        id: h.id,
+                    }
+                }
+            }
+            PacketType::BinaryEvent | PacketType::BinaryAck => {
+                let mut values: Vec<Value> = serde_json::from_slice(&h.payload)
+                    .map_err(|_| Error::InvalidPayload("not a JSON array"))?;
+                if h.ty == PacketType::BinaryEvent {
+                    let first = values
+                        .first()
+                        .ok_or(Error::InvalidPayload("EVENT needs an event name"))?;
+                    match first {
+                        Value::String(s) if RESERVED_EVENTS.contains(&s.as_str()) => {
+                            return Err(Error::ReservedEvent);
+                        }
+                        Value::String(_) | Value::Number(_) => {}
+                        _ => {
+                            return Err(Error::InvalidPayload(
+                                "event name must be a string or a number",
+                            ));
+                        }
+                    }
+                }
+                for v in &values {
+                    check_placeholders(v, h.attachments)?;
+                }
+                let partial = Partial {
+                    header_nsp: h.nsp,
+                    ty: h.ty,
+                    id: h.id,
+                    values: std::mem::take(&mut values),
+                    expected: h.attachments,
+                    attachments: Vec::with_capacity(h.attachments),
+                };
+                if partial.expected == 0 {
+                    return Ok(Some(complete(partial)));
+                }
+                self.partial = Some(partial);
+                return Ok(None);
+            }
+        };
+        Ok(Some(Packet { nsp: h.nsp, data }))
+    }
+
+    /// Handles a binary message (an attachment). `Ok(Some(_))` when the packet is complete.
+    pub fn handle_binary(&mut self, data: Bytes) -> Result<Option<Packet>, Error> {
+        let partial = self.partial.as_mut().ok_or(Error::UnexpectedBinary)?;
+        partial.attachments.push(data);
+        if partial.attachments.len() < partial.expected {
+            return Ok(None);
+        }
+        Ok(self.partial.take().map(complete))
+    }
+
+    /// Whether attachments are awaited.
+    pub fn is_pending(&self) -> bool {
+        self.partial.is_some()
+    }
+
+    /// Drops a partial packet (on disconnect).
+    pub fn reset(&mut self) {
+        self.partial = None;
+    }
+}
+
+fn check_placeholders(v: &Value, count: usize) -> Result<(), Error> {
+    match v {
+        Value::Object(map) => {
+            if map.contains_key("_placeholder") {
+                return match placeholder_index(map) {
+                    Some(n) if (n as usize) < count => Ok(()),
+                    _ => Err(Error::InvalidPlaceholder),
+                };
+            }
+            map.values().try_for_each(|v| check_placeholders(v, count))
+        }
+        Value::Array(items) => items.iter().try_for_each(|v| check_placeholders(v, count)),
+        _ => Ok(()),
+    }
+}
+
+fn complete(mut p: Partial) -> Packet {
+    let data = if p.ty == PacketType::BinaryEvent {
+        let name = match p.values.remove(0) {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        PacketData::Event {
+            name,
+            args: Args::Binary {
+                values: p.values,
+                attachments: p.attachments,
+            },
+            id: p.id,
+        }
+    } else {
+        PacketData::Ack {
+            args: Args::Binary {
+                values: p.values,
+                attachments: p.attachments,
+            },
+            id: p.id,
+        }
+    };
+    Packet {
+        nsp: p.header_nsp,
+        data,
+    }
+}
+
+/// An encoded packet: the text message (with the Engine.IO `4` prefix, ready to share) and
+/// its attachments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Encoded {
+    /// `4` + the Socket.IO packet text.
+    pub text: Bytes,
+    /// Binary attachments, each sent as its own binary message after `text`.
+    pub attachments: Vec<Bytes>,
+}
+
+impl fmt::Display for Encoded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.text))?;
+        if !self.attachments.is_empty() {
+            write!(f, " +{} attachments", self.attachments.len())?;
+        }
+        Ok(())
+    }
+}
+
+fn header(ty: PacketType, nsp: &str, id: Option<u64>, capacity: usize) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(capacity + nsp.len() + 24);
+    buf.push(b'4');
+    buf.push(ty.as_byte());
+    if nsp != "/" {
+        buf.extend_from_slice(nsp.as_bytes());
+        buf.push(b',');
+    }
+    if let Some(id) = id {
+        buf.extend_from_slice(id.to_string().as_bytes());
+    }
+    buf
+}
+
+/// Finishes a packet whose JSON starts at `json_start`: a binary type with the attachment
+/// count when attachments were collected.
+fn finish(mut buf: Vec<u8>, bins: Attachments, binary_ty: PacketType) -> Encoded {
+    let attachments = bins.into_inner();
+    if attachments.is_empty() {
+        return Encoded {
+            text: Bytes::from(buf),
+            attachments,
+        };
+    }
+    let count = attachments.len().to_string();
+    let mut out = BytesMut::with_capacity(buf.len() + count.len() + 1);
+    out.put_u8(b'4');
+    out.put_u8(binary_ty.as_byte());
+    out.put_slice(count.as_bytes());
+    out.put_u8(b'-');
+    out.put_slice(&buf[2..]);
+    buf.clear();
+    Encoded {
+        text: out.freeze(),
+        attachments,
+    }
+}
+
+/// EVENT (or BINARY_EVENT): `["name", ...args]`. See [`super::args`] for how `data` maps to
+/// arguments.
+pub fn encode_event<T: Serialize + ?Sized>(
+    nsp: &str,
+    id: Option<u64>,
+    name: &str,
+    data: &T,
+) -> Result<Encoded, serde_json::Error> {
+    let mut buf = header(PacketType::Event, nsp, id, name.len() + 32);
+    buf.push(b'[');
+    serde_json::to_writer(&mut buf, name)?;
+    let bins = Attachments::default();
+    write_args(data, &mut buf, &bins)?;
+    buf.push(b']');
+    Ok(finish(buf, bins, PacketType::BinaryEvent))
+}
+
+/// ACK (or BINARY_ACK): `[...args]`.
+pub fn encode_ack<T: Serialize + ?Sized>(
+    nsp: &str,
+    id: u64,
+    data: &T,
+) -> Result<Encoded, serde_json::Error> {
+    let mut buf = header(PacketType::Ack, nsp, Some(id), 32);
+    let json_start = buf.len();
+    buf.push(b'[');
+    let bins = Attachments::default();
+    write_args(data, &mut buf, &bins)?;
+    // `write_args` puts a comma before every argument; the first one is not wanted here.
+    if buf.get(json_start + 1) == Some(&b',') {
+        buf.remove(json_start + 1);
+    }
+    buf.push(b']');
+    Ok(finish(buf, bins, PacketType::BinaryAck))
+}
+
+/// CONNECT reply: `0/nsp,{...}`.
+pub fn encode_connect<T: Serialize + ?Sized>(nsp: &str, data: &T) -> Encoded {
+    let mut buf = header(PacketType::Connect, nsp, None, 64);
+    // Serialising the reply (a map of strings) cannot fail.
+    let _ = serde_json::to_writer(&mut buf, data);
+    Encoded {
+        text: Bytes::from(buf),
+        attachments: Vec::new(),
+    }
+}
+
+/// CONNECT with no payload (a client to the main namespace: `0`).
+pub fn encode_connect_empty(nsp: &str) -> Encoded {
+    Encoded {
+        text: Bytes::from(header(PacketType::Connect, nsp, None, 0)),
+        attachments: Vec::new(),
+    }
+}
+
+/// DISCONNECT: `1` / `1/nsp,`.
+pub fn encode_disconnect(nsp: &str) -> Encoded {
+    Encoded {
+        text: Bytes::from(header(PacketType::Disconnect, nsp, None, 0)),
+        attachments: Vec::new(),
+    }
+}
+
+/// CONNECT_ERROR: `4{"message":...,"data":...}` (`data` left out when `None`).
+pub fn encode_connect_error(nsp: &str, message: &str, data: Option<&Value>) -> Encoded {
+    #[derive(Serialize)]
+    struct Err<'a> {
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        data: Option<&'a Value>,
+    }
+    let mut buf = header(PacketType::ConnectError, nsp, None, 64);
+    let _ = serde_json::to_writer(&mut buf, &Err { message, data });
+    Encoded {
+        text: Bytes::from(buf),
+        attachments: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
