@@ -35,7 +35,7 @@ pub(crate) enum Cmd {
 /// Most input items handled in one pass before the driver yields to other tasks.
 const BUDGET: usize = 64;
 
-pub(crate) struct Driver<H> {
+pub(crate) struct Driver<H: EngineHandler> {
     engine: Engine<H>,
     session: Session,
     socket: EngineSocket,
@@ -52,7 +52,8 @@ pub(crate) struct Driver<H> {
     pending_get: Option<oneshot::Sender<Result<Encoder, HttpError>>>,
     /// After a server-side close on polling: wait this long for a GET to deliver the rest.
     linger_until: Option<Instant>,
-    disconnected: bool,
+    /// The handler's state; taken when the session closes.
+    state: Option<H::Session>,
 }
 
 impl<H: EngineHandler> Driver<H> {
@@ -81,7 +82,7 @@ impl<H: EngineHandler> Driver<H> {
             probe_dirty: false,
             pending_get: None,
             linger_until: None,
-            disconnected: false,
+            state: None,
         }
     }
 
@@ -93,7 +94,7 @@ impl<H: EngineHandler> Driver<H> {
                 transport = self.session.transport().as_str(),
                 "session opened"
             );
-            self.engine.handler().on_connect(&self.socket);
+            self.state = Some(self.engine.handler().on_connect(&self.socket));
             poll_fn(|cx| self.poll(cx)).await;
             self.finish().await;
         }
@@ -399,11 +400,16 @@ impl<H: EngineHandler> Driver<H> {
         while let Some(event) = self.session.poll_event() {
             let handler = self.engine.handler();
             match event {
-                Event::Message(m) => handler.on_message(&self.socket, m),
+                Event::Message(m) => {
+                    if let Some(state) = self.state.as_mut() {
+                        handler.on_message(state, &self.socket, m);
+                    }
+                }
                 Event::Closed(reason) => {
                     tracing::debug!(%reason, "session closed");
-                    self.disconnected = true;
-                    handler.on_disconnect(&self.socket, reason);
+                    if let Some(state) = self.state.take() {
+                        handler.on_disconnect(state, &self.socket, reason);
+                    }
                 }
             }
         }
@@ -492,9 +498,7 @@ impl<H: EngineHandler> Driver<H> {
     async fn finish(mut self) {
         self.engine.remove(self.session.sid());
         self.drop_probe();
-        if !self.disconnected {
-            self.dispatch_events();
-        }
+        self.dispatch_events();
         if let Some(tx) = self.pending_get.take() {
             let _ = tx.send(Ok(self.session.poll_payload().unwrap_or_else(noop)));
         }

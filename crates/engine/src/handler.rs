@@ -8,14 +8,18 @@ use crate::EngineSocket;
 ///
 /// Every method is called from the session's driver task, in order, for one session at a
 /// time; they must not block. Use [`EngineSocket::send`] to answer, and spawn a task for
-/// anything slow.
+/// anything slow. The per-session state ([`EngineHandler::Session`]) is owned by the driver
+/// and handed to each call, so it needs no lock.
 pub trait EngineHandler: Send + Sync + 'static {
+    /// State kept for each session, created by [`on_connect`](EngineHandler::on_connect).
+    type Session: Send + 'static;
+
     /// A session was opened (after the handshake was accepted).
-    fn on_connect(&self, socket: &EngineSocket);
+    fn on_connect(&self, socket: &EngineSocket) -> Self::Session;
 
     /// A message arrived from the client.
-    fn on_message(&self, socket: &EngineSocket, message: Message);
+    fn on_message(&self, session: &mut Self::Session, socket: &EngineSocket, message: Message);
 
     /// The session closed; no other call for this session follows.
-    fn on_disconnect(&self, socket: &EngineSocket, reason: CloseReason);
+    fn on_disconnect(&self, session: Self::Session, socket: &EngineSocket, reason: CloseReason);
 }

@@ -16,15 +16,16 @@
 //! struct Echo;
 //!
 //! impl EngineHandler for Echo {
+//!     type Session = ();
 //!     fn on_connect(&self, _socket: &EngineSocket) {}
-//!     fn on_message(&self, socket: &EngineSocket, message: Message) {
+//!     fn on_message(&self, _: &mut (), socket: &EngineSocket, message: Message) {
 //!         let frame = match message {
 //!             Message::Text(t) => Frame::text_message(std::str::from_utf8(&t).unwrap_or("")),
 //!             Message::Binary(b) => Frame::Binary(b),
 //!         };
 //!         let _ = socket.send(frame);
 //!     }
-//!     fn on_disconnect(&self, _socket: &EngineSocket, _reason: CloseReason) {}
+//!     fn on_disconnect(&self, _: (), _socket: &EngineSocket, _reason: CloseReason) {}
 //! }
 //!
 //! # async fn run() -> std::io::Result<()> {

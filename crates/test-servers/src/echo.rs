@@ -8,9 +8,11 @@ use ferrio_engine::{CloseReason, EngineHandler, EngineSocket, Frame, Message};
 pub struct Echo;
 
 impl EngineHandler for Echo {
+    type Session = ();
+
     fn on_connect(&self, _socket: &EngineSocket) {}
 
-    fn on_message(&self, socket: &EngineSocket, message: Message) {
+    fn on_message(&self, _: &mut (), socket: &EngineSocket, message: Message) {
         let frame = match message {
             Message::Text(t) => {
                 let mut buf = Vec::with_capacity(t.len() + 1);
@@ -24,5 +26,5 @@ impl EngineHandler for Echo {
         let _ = socket.send(frame);
     }
 
-    fn on_disconnect(&self, _socket: &EngineSocket, _reason: CloseReason) {}
+    fn on_disconnect(&self, _: (), _socket: &EngineSocket, _reason: CloseReason) {}
 }

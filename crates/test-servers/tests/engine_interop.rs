@@ -120,17 +120,19 @@ struct Recording {
 }
 
 impl EngineHandler for Recording {
+    type Session = ();
+
     fn on_connect(&self, socket: &EngineSocket) {
         Echo.on_connect(socket);
     }
 
-    fn on_message(&self, socket: &EngineSocket, message: Message) {
-        Echo.on_message(socket, message);
+    fn on_message(&self, state: &mut (), socket: &EngineSocket, message: Message) {
+        Echo.on_message(state, socket, message);
     }
 
-    fn on_disconnect(&self, socket: &EngineSocket, reason: CloseReason) {
+    fn on_disconnect(&self, state: (), socket: &EngineSocket, reason: CloseReason) {
         let _ = self.disconnects.send((socket.sid(), reason.clone()));
-        Echo.on_disconnect(socket, reason);
+        Echo.on_disconnect(state, socket, reason);
     }
 }
 

@@ -27,11 +27,13 @@ pub struct Recorder {
 }
 
 impl EngineHandler for Recorder {
+    type Session = ();
+
     fn on_connect(&self, socket: &EngineSocket) {
         let _ = self.tx.send(Seen::Connect(socket.sid()));
     }
 
-    fn on_message(&self, socket: &EngineSocket, message: Message) {
+    fn on_message(&self, _: &mut (), socket: &EngineSocket, message: Message) {
         let _ = self.tx.send(Seen::Message(socket.sid(), message.clone()));
         let frame = match message {
             Message::Text(t) if t.as_ref() == b"flood" => {
@@ -59,7 +61,7 @@ impl EngineHandler for Recorder {
         let _ = socket.send(frame);
     }
 
-    fn on_disconnect(&self, socket: &EngineSocket, reason: CloseReason) {
+    fn on_disconnect(&self, _: (), socket: &EngineSocket, reason: CloseReason) {
         let _ = self.tx.send(Seen::Disconnect(socket.sid(), reason));
     }
 }
