@@ -1,6 +1,7 @@
 //! Engine.IO protocol v4: packets, the polling payload codec, session ids and the session state
 //! machine.
 
+pub mod client;
 mod packet;
 pub mod payload;
 mod session;
