@@ -116,8 +116,10 @@ fn pings_are_answered_and_keep_the_session_alive() {
 #[test]
 fn a_pong_is_queued_even_when_the_outbox_is_full() {
     let t0 = Instant::now();
-    let mut config = ClientSessionConfig::default();
-    config.max_buffered_packets = 1;
+    let config = ClientSessionConfig {
+        max_buffered_packets: 1,
+        ..Default::default()
+    };
     let mut s = ClientSession::new(config, TransportKind::WebSocket, t0);
     s.handle_frame(t0, Frame::Text(Bytes::from_static(OPEN_WS)));
     s.send(text("4a")).unwrap();
@@ -249,8 +251,10 @@ fn probe_failures_keep_polling() {
     assert_eq!(s.transport(), TransportKind::Polling);
 
     // No answer in time.
-    let mut config = ClientSessionConfig::default();
-    config.handshake_timeout = ms(100);
+    let config = ClientSessionConfig {
+        handshake_timeout: ms(100),
+        ..Default::default()
+    };
     let mut s = ClientSession::new(config, TransportKind::Polling, t0);
     s.handle_payload(t0, Bytes::from_static(OPEN_POLLING));
     events(&mut s);
@@ -264,8 +268,10 @@ fn probe_failures_keep_polling() {
 #[test]
 fn no_probe_when_upgrade_is_off_or_not_offered() {
     let t0 = Instant::now();
-    let mut config = ClientSessionConfig::default();
-    config.upgrade = false;
+    let config = ClientSessionConfig {
+        upgrade: false,
+        ..Default::default()
+    };
     let mut s = ClientSession::new(config, TransportKind::Polling, t0);
     s.handle_payload(t0, Bytes::from_static(OPEN_POLLING));
     assert!(!s.wants_probe());
