@@ -15,7 +15,7 @@ use tokio::time::Sleep;
 use tracing::Instrument;
 
 use crate::errors::HttpError;
-use crate::socket::Control;
+use crate::socket::{Control, Outgoing};
 use crate::ws::{self, CloseFrame, Incoming, WsStream};
 use crate::{Engine, EngineHandler, EngineSocket};
 
@@ -40,7 +40,7 @@ pub(crate) struct Driver<H: EngineHandler> {
     session: Session,
     socket: EngineSocket,
     cmd_rx: mpsc::Receiver<Cmd>,
-    frames_rx: mpsc::Receiver<Frame>,
+    frames_rx: mpsc::Receiver<Outgoing>,
     control_rx: mpsc::Receiver<Control>,
     timer: Pin<Box<Sleep>>,
     ws: Option<WsStream>,
@@ -62,7 +62,7 @@ impl<H: EngineHandler> Driver<H> {
         session: Session,
         socket: EngineSocket,
         cmd_rx: mpsc::Receiver<Cmd>,
-        frames_rx: mpsc::Receiver<Frame>,
+        frames_rx: mpsc::Receiver<Outgoing>,
         control_rx: mpsc::Receiver<Control>,
         ws: Option<WsStream>,
     ) -> Self {
@@ -133,9 +133,7 @@ impl<H: EngineHandler> Driver<H> {
                 // Frames queued before the close request still go out first.
                 while self.session.has_capacity() {
                     match self.frames_rx.try_recv() {
-                        Ok(frame) => {
-                            let _ = self.session.send(frame);
-                        }
+                        Ok(out) => self.queue(out),
                         Err(_) => break,
                     }
                 }
@@ -347,14 +345,29 @@ impl<H: EngineHandler> Driver<H> {
             if self.session.closed().is_some() || !self.session.has_capacity() {
                 break;
             }
-            let Poll::Ready(Some(frame)) = self.frames_rx.poll_recv(cx) else {
+            let Poll::Ready(Some(out)) = self.frames_rx.poll_recv(cx) else {
                 break;
             };
             progress = true;
-            // Capacity was checked above and the session is open, so this is accepted.
-            let _ = self.session.send(frame);
+            self.queue(out);
         }
         progress
+    }
+
+    /// Moves frames from the channel into the session outbox. The caller checked the
+    /// capacity: a group goes in whole (it may pass the bound by its own size, at most the
+    /// attachments of one packet), so its frames stay together.
+    fn queue(&mut self, out: Outgoing) {
+        match out {
+            Outgoing::One(frame) => {
+                let _ = self.session.send(frame);
+            }
+            Outgoing::Group(frames) => {
+                for frame in frames {
+                    self.session.push_unbounded(frame);
+                }
+            }
+        }
     }
 
     fn poll_get_aborted(&mut self, cx: &mut Context<'_>) -> bool {

@@ -9,7 +9,7 @@ use ferrio_proto::engine::{CloseReason, Session, Sid, TransportKind, payload::En
 use tokio::sync::mpsc;
 
 use crate::driver::{Cmd, Driver};
-use crate::socket::Control;
+use crate::socket::{Control, Outgoing};
 use crate::ws::WsStream;
 use crate::{EngineConfig, EngineHandler, EngineSocket, Handshake};
 
@@ -116,7 +116,8 @@ impl<H: EngineHandler> Engine<H> {
             TransportKind::Polling => session.poll_payload(),
             TransportKind::WebSocket => None,
         };
-        let (frames_tx, frames_rx) = mpsc::channel(cfg.session.max_buffered_packets.max(1));
+        let (frames_tx, frames_rx) =
+            mpsc::channel::<Outgoing>(cfg.session.max_buffered_packets.max(1));
         let (control_tx, control_rx) = mpsc::channel::<Control>(1);
         let (cmd_tx, cmd_rx) = mpsc::channel(CMD_QUEUE);
         let socket = EngineSocket::new(sid, handshake, transport, frames_tx, control_tx);

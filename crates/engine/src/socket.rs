@@ -58,8 +58,16 @@ struct Inner {
     sid: Sid,
     handshake: Arc<Handshake>,
     transport: AtomicU8,
-    frames: mpsc::Sender<Frame>,
+    frames: mpsc::Sender<Outgoing>,
     control: mpsc::Sender<Control>,
+}
+
+/// What a handle queues for the driver: one frame, or frames that must stay together (a
+/// Socket.IO packet and its binary attachments).
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    One(Frame),
+    Group(Box<[Frame]>),
 }
 
 /// A request from a handle to the driver that must not be lost when the frame queue is full.
@@ -73,7 +81,7 @@ impl EngineSocket {
         sid: Sid,
         handshake: Arc<Handshake>,
         transport: TransportKind,
-        frames: mpsc::Sender<Frame>,
+        frames: mpsc::Sender<Outgoing>,
         control: mpsc::Sender<Control>,
     ) -> Self {
         EngineSocket {
@@ -108,7 +116,22 @@ impl EngineSocket {
     /// Queues a frame. When the queue is full the client is too slow: the session is closed
     /// (`transport error`, logged) and `SendError::Full` returned.
     pub fn send(&self, frame: Frame) -> Result<(), SendError> {
-        match self.try_send(frame) {
+        self.send_outgoing(Outgoing::One(frame))
+    }
+
+    /// Queues frames that are written back to back, with nothing from other senders between
+    /// them (a packet and its attachments). Full queue: as [`EngineSocket::send`].
+    pub fn send_all(&self, frames: Vec<Frame>) -> Result<(), SendError> {
+        self.send_outgoing(Outgoing::Group(frames.into_boxed_slice()))
+    }
+
+    /// As [`EngineSocket::send_all`], but a full queue drops the frames (volatile delivery).
+    pub fn try_send_all(&self, frames: Vec<Frame>) -> Result<(), SendError> {
+        self.try_outgoing(Outgoing::Group(frames.into_boxed_slice()))
+    }
+
+    fn send_outgoing(&self, out: Outgoing) -> Result<(), SendError> {
+        match self.try_outgoing(out) {
             Err(SendError::Full) => {
                 tracing::warn!(sid = %self.inner.sid, "outbound queue full: closing slow client");
                 self.close_with(CloseReason::TransportError(
@@ -122,7 +145,11 @@ impl EngineSocket {
 
     /// Queues a frame, or drops it when the queue is full (volatile delivery).
     pub fn try_send(&self, frame: Frame) -> Result<(), SendError> {
-        self.inner.frames.try_send(frame).map_err(|e| match e {
+        self.try_outgoing(Outgoing::One(frame))
+    }
+
+    fn try_outgoing(&self, out: Outgoing) -> Result<(), SendError> {
+        self.inner.frames.try_send(out).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => SendError::Full,
             mpsc::error::TrySendError::Closed(_) => SendError::Closed,
         })

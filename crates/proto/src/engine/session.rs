@@ -357,6 +357,14 @@ impl Session {
         Ok(())
     }
 
+    /// Queues a frame even when the outbox is full: for the frames that must follow one
+    /// already accepted (the attachments of a packet). Dropped when the session is closed.
+    pub fn push_unbounded(&mut self, frame: Frame) {
+        if self.closed.is_none() {
+            self.push(frame);
+        }
+    }
+
     /// Closes the session from the server side. What is already queued is still written,
     /// followed on polling by the close packet.
     pub fn close(&mut self, reason: CloseReason) {

@@ -1,19 +1,26 @@
 //! `conformance-server`: the server the official Engine.IO v4 and Socket.IO v5 protocol suites
 //! run against (contract: `shared/reference/test-servers.md`, section 1).
 //!
-//! `/engine.io/`: raw Engine.IO echo, pingInterval 300 ms, pingTimeout 200 ms, maxPayload
-//! 1 000 000, CORS any origin, EIO=3 rejected.
+//! - `/engine.io/`: raw Engine.IO echo.
+//! - `/socket.io/`: Socket.IO; `/` emits `auth` on connection, answers `message` with
+//!   `message-back` and acks `message-with-ack`; `/custom` emits `auth`.
+//!
+//! Both: pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1 000 000, CORS any origin, EIO=3
+//! rejected; Socket.IO: connectTimeout 1000 ms, no connection state recovery.
 
 use std::time::Duration;
 
 use clap::Parser;
+use ferrio::{AckSender, Args, Data, SocketIo, SocketRef};
 use ferrio_engine::{CorsConfig, Engine, EngineConfig};
 use ferrio_test_servers::{bind, echo::Echo, init_tracing, shutdown_signal};
+use serde_json::Value;
+use tower_layer::Layer;
 
 /// Command line.
 #[derive(Parser, Debug)]
 #[command(about = "Conformance server for the official Engine.IO / Socket.IO protocol suites")]
-struct Args {
+struct Args_ {
     /// Port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 3000)]
     port: u16,
@@ -33,16 +40,41 @@ fn engine_config(path: &str) -> EngineConfig {
     config
 }
 
+fn socket_io() -> SocketIo {
+    let mut config = ferrio::SocketIoConfig::default();
+    config.engine = engine_config("/socket.io/");
+    config.connect_timeout = Duration::from_millis(1000);
+    let io = SocketIo::builder().config(config).build();
+    io.ns("/", async |socket: SocketRef, Data(auth): Data<Value>| {
+        let _ = socket.emit("auth", &auth);
+        socket.on("message", async |socket: SocketRef, args: Args| {
+            let _ = socket.emit("message-back", &args);
+        });
+        socket.on("message-with-ack", async |ack: AckSender, args: Args| {
+            let _ = ack.send(&args);
+        });
+    });
+    io.ns(
+        "/custom",
+        async |socket: SocketRef, Data(auth): Data<Value>| {
+            let _ = socket.emit("auth", &auth);
+        },
+    );
+    io
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     init_tracing();
-    let args = Args::parse();
+    let args = Args_::parse();
     let engine = Engine::new(engine_config("/engine.io/"), Echo);
+    let io = socket_io();
+    let service = io.layer().layer(engine.service());
     let (listener, _) = bind(&args.host, args.port)?;
-    let shutdown_engine = engine.clone();
-    ferrio_engine::serve(listener, engine.service(), async move {
+    ferrio_engine::serve(listener, service, async move {
         shutdown_signal().await;
-        shutdown_engine.close();
+        io.close();
+        engine.close();
     })
     .await
 }

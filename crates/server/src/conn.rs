@@ -1,0 +1,259 @@
+//! One Engine.IO connection seen by Socket.IO: packet decoding, namespace joins, dispatch.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ferrio_engine::{CloseReason, EngineHandler, EngineSocket, Message, Sid};
+use ferrio_proto::socket::{Decoder, Encoded, PacketData, encode_connect, encode_connect_error};
+
+use crate::handler::{ConnectParts, MessageParts};
+use crate::io::IoInner;
+use crate::socket::{DisconnectReason, SocketRef};
+
+/// The Engine.IO handler of a [`crate::SocketIo`].
+pub struct IoHandler {
+    io: Arc<IoInner>,
+}
+
+impl IoHandler {
+    pub(crate) fn new(io: Arc<IoInner>) -> Self {
+        IoHandler { io }
+    }
+}
+
+/// What the Engine.IO driver keeps for a connection (owned by it: no lock).
+pub struct Conn {
+    decoder: Decoder,
+    shared: Arc<ConnShared>,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn").finish_non_exhaustive()
+    }
+}
+
+enum Slot {
+    /// Middlewares are running.
+    Connecting,
+    Connected(SocketRef),
+}
+
+/// The part of a connection that connect tasks and sockets reach.
+pub(crate) struct ConnShared {
+    engine: EngineSocket,
+    sockets: Mutex<HashMap<String, Slot>>,
+    joined_once: AtomicBool,
+}
+
+impl ConnShared {
+    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
+        self.sockets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forgets a namespace (after a disconnect).
+    pub(crate) fn remove(&self, ns: &str) {
+        self.slots().remove(ns);
+    }
+
+    /// Closes every socket of this connection.
+    pub(crate) fn close_all(&self, reason: DisconnectReason) {
+        let sockets: Vec<SocketRef> = self
+            .slots()
+            .drain()
+            .filter_map(|(_, s)| match s {
+                Slot::Connected(s) => Some(s),
+                Slot::Connecting => None,
+            })
+            .collect();
+        for s in sockets {
+            s.0.close(reason);
+        }
+    }
+
+    fn send(&self, e: &Encoded) {
+        let _ = self.engine.send(ferrio_engine::Frame::Text(e.text.clone()));
+    }
+}
+
+impl EngineHandler for IoHandler {
+    type Session = Conn;
+
+    fn on_connect(&self, engine: &EngineSocket) -> Conn {
+        let shared = Arc::new(ConnShared {
+            engine: engine.clone(),
+            sockets: Mutex::new(HashMap::new()),
+            joined_once: AtomicBool::new(false),
+        });
+        // No namespace joined within connect_timeout: close.
+        let timeout = self.io.shared.config.connect_timeout;
+        let weak = Arc::downgrade(&shared);
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            if let Some(conn) = weak.upgrade()
+                && !conn.joined_once.load(Ordering::Acquire)
+            {
+                tracing::debug!(sid = %conn.engine.sid(), "no namespace joined in time: closing");
+                conn.engine.close();
+            }
+        });
+        Conn {
+            decoder: Decoder::new(self.io.shared.config.decode_limits.clone()),
+            shared,
+        }
+    }
+
+    fn on_message(&self, conn: &mut Conn, engine: &EngineSocket, message: Message) {
+        let decoded = match message {
+            Message::Text(t) => conn.decoder.handle_text(t),
+            Message::Binary(b) => conn.decoder.handle_binary(b),
+        };
+        let packet = match decoded {
+            Ok(Some(p)) => p,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(sid = %engine.sid(), "invalid packet: {e}: closing");
+                return protocol_error(conn, engine);
+            }
+        };
+        let nsp = packet.nsp;
+        match packet.data {
+            PacketData::Connect(auth) => self.connect(conn, engine, nsp, auth),
+            PacketData::Event { name, args, id } => match connected(conn, &nsp) {
+                Some(socket) => socket.0.dispatch(MessageParts {
+                    event: name,
+                    args,
+                    ack_id: id,
+                }),
+                None => {
+                    tracing::debug!(sid = %engine.sid(), %nsp, "event for a namespace not joined");
+                    protocol_error(conn, engine);
+                }
+            },
+            PacketData::Ack { args, id } => match connected(conn, &nsp) {
+                Some(socket) => {
+                    if let Some(id) = id {
+                        socket.resolve_ack(id, args);
+                    }
+                }
+                None => protocol_error(conn, engine),
+            },
+            PacketData::Disconnect => {
+                let slot = conn.shared.slots().remove(&nsp);
+                match slot {
+                    Some(Slot::Connected(socket)) => {
+                        socket.0.close(DisconnectReason::ClientNamespaceDisconnect)
+                    }
+                    Some(Slot::Connecting) => {}
+                    None => protocol_error(conn, engine),
+                }
+            }
+            PacketData::ConnectError(_) => {
+                tracing::debug!(sid = %engine.sid(), "CONNECT_ERROR from a client: closing");
+                protocol_error(conn, engine);
+            }
+        }
+    }
+
+    fn on_disconnect(&self, conn: Conn, _engine: &EngineSocket, reason: CloseReason) {
+        conn.shared.close_all(DisconnectReason::from(&reason));
+    }
+}
+
+fn connected(conn: &Conn, nsp: &str) -> Option<SocketRef> {
+    match conn.shared.slots().get(nsp) {
+        Some(Slot::Connected(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// A protocol violation closes the whole connection (as Node's `Client` does).
+fn protocol_error(conn: &mut Conn, engine: &EngineSocket) {
+    conn.decoder.reset();
+    conn.shared.close_all(DisconnectReason::ForcedServerClose);
+    engine.close();
+}
+
+impl IoHandler {
+    fn connect(
+        &self,
+        conn: &mut Conn,
+        engine: &EngineSocket,
+        nsp: String,
+        auth: Option<bytes::Bytes>,
+    ) {
+        let auth: serde_json::Value = match auth {
+            Some(raw) => serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null),
+            None => serde_json::Value::Object(Default::default()),
+        };
+        {
+            let mut slots = conn.shared.slots();
+            if slots.contains_key(&nsp) {
+                drop(slots);
+                tracing::debug!(sid = %engine.sid(), %nsp, "second CONNECT for a namespace");
+                return protocol_error(conn, engine);
+            }
+            let Some(ns) = self.io.namespace_for(&nsp, &auth) else {
+                drop(slots);
+                conn.shared
+                    .send(&encode_connect_error(&nsp, "Invalid namespace", None));
+                return;
+            };
+            slots.insert(nsp.clone(), Slot::Connecting);
+            let socket = SocketRef::new(
+                new_id(),
+                ns,
+                engine.clone(),
+                engine.handshake().clone(),
+                auth.clone(),
+                Arc::downgrade(&conn.shared),
+            );
+            let shared = conn.shared.clone();
+            tokio::spawn(run_connect(shared, socket, nsp, auth));
+        }
+    }
+}
+
+async fn run_connect(
+    conn: Arc<ConnShared>,
+    socket: SocketRef,
+    nsp: String,
+    auth: serde_json::Value,
+) {
+    let handlers = socket.ns.handlers.clone();
+    for mw in handlers.middlewares() {
+        if let Err(e) = mw(socket.clone()).await {
+            tracing::debug!(sid = %socket.id(), %nsp, "connection refused by middleware: {e}");
+            conn.slots().remove(&nsp);
+            conn.send(&encode_connect_error(&nsp, &e.message, e.data.as_ref()));
+            return;
+        }
+    }
+    {
+        let mut slots = conn.slots();
+        // The connection closed, or the client left, while the middlewares ran.
+        if !matches!(slots.get(&nsp), Some(Slot::Connecting)) || conn.engine.is_closed() {
+            return;
+        }
+        slots.insert(nsp.clone(), Slot::Connected(socket.clone()));
+    }
+    conn.joined_once.store(true, Ordering::Release);
+    socket.ns.insert(socket.clone());
+    socket.join(socket.id().to_string());
+    socket.0.set_connected();
+    conn.send(&encode_connect(
+        &nsp,
+        &serde_json::json!({ "sid": socket.id().as_str() }),
+    ));
+    if let Some(h) = handlers.connect()
+        && let Some(fut) = h.call(socket.clone(), &ConnectParts { auth })
+    {
+        socket.0.run(fut);
+    }
+}
+
+/// A socket id: 20 characters from a cryptographic RNG, as Node's `base64id`.
+fn new_id() -> Sid {
+    Sid::from_random_bytes(rand::random())
+}

@@ -1,0 +1,167 @@
+//! The extractors.
+
+use serde::de::DeserializeOwned;
+
+use super::{
+    ConnectParts, FromConnectParts, FromDisconnectParts, FromMessageParts, MessageParts, Rejection,
+};
+use crate::ack::AckSender;
+use crate::socket::{DisconnectReason, SocketRef};
+
+/// The payload, deserialised: an event's arguments (one argument as `T`, several as a tuple
+/// `T`), or a connection's auth object. A payload that does not fit rejects the handler: it is
+/// logged and an awaited ack is answered with an error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Data<T>(pub T);
+
+/// As [`Data`], but a payload that does not fit is handed to the handler as the error.
+#[derive(Debug)]
+pub struct TryData<T>(pub Result<T, Rejection>);
+
+/// The event name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event(pub String);
+
+/// A clone of a value given to the builder with `with_state`.
+#[derive(Debug, Clone)]
+pub struct State<T>(pub T);
+
+/// A clone of a value stored in the socket's extensions (`socket.extensions().insert(v)`).
+#[derive(Debug, Clone)]
+pub struct Extension<T>(pub T);
+
+fn args<T: DeserializeOwned>(parts: &MessageParts) -> Result<T, Rejection> {
+    parts
+        .args
+        .deserialize()
+        .map_err(|e| Rejection(format!("invalid payload for `{}`: {e}", parts.event)))
+}
+
+fn auth<T: DeserializeOwned>(parts: &ConnectParts) -> Result<T, Rejection> {
+    T::deserialize(&parts.auth).map_err(|e| Rejection(format!("invalid auth payload: {e}")))
+}
+
+impl FromMessageParts for SocketRef {
+    fn from_message_parts(socket: &SocketRef, _: &mut MessageParts) -> Result<Self, Rejection> {
+        Ok(socket.clone())
+    }
+}
+
+impl FromConnectParts for SocketRef {
+    fn from_connect_parts(socket: &SocketRef, _: &ConnectParts) -> Result<Self, Rejection> {
+        Ok(socket.clone())
+    }
+}
+
+impl FromDisconnectParts for SocketRef {
+    fn from_disconnect_parts(socket: &SocketRef, _: DisconnectReason) -> Result<Self, Rejection> {
+        Ok(socket.clone())
+    }
+}
+
+impl FromDisconnectParts for DisconnectReason {
+    fn from_disconnect_parts(_: &SocketRef, reason: DisconnectReason) -> Result<Self, Rejection> {
+        Ok(reason)
+    }
+}
+
+impl<T: DeserializeOwned> FromMessageParts for Data<T> {
+    fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, Rejection> {
+        args(parts).map(Data)
+    }
+}
+
+impl<T: DeserializeOwned> FromConnectParts for Data<T> {
+    fn from_connect_parts(_: &SocketRef, parts: &ConnectParts) -> Result<Self, Rejection> {
+        auth(parts).map(Data)
+    }
+}
+
+impl<T: DeserializeOwned> FromMessageParts for TryData<T> {
+    fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, Rejection> {
+        Ok(TryData(args(parts)))
+    }
+}
+
+impl<T: DeserializeOwned> FromConnectParts for TryData<T> {
+    fn from_connect_parts(_: &SocketRef, parts: &ConnectParts) -> Result<Self, Rejection> {
+        Ok(TryData(auth(parts)))
+    }
+}
+
+impl FromMessageParts for Event {
+    fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, Rejection> {
+        Ok(Event(parts.event.clone()))
+    }
+}
+
+impl FromMessageParts for AckSender {
+    fn from_message_parts(socket: &SocketRef, parts: &mut MessageParts) -> Result<Self, Rejection> {
+        Ok(AckSender::new(socket.clone(), parts.ack_id.take()))
+    }
+}
+
+fn state<T: Clone + Send + Sync + 'static>(socket: &SocketRef) -> Result<State<T>, Rejection> {
+    socket.state::<T>().map(State).ok_or_else(|| {
+        Rejection(format!(
+            "no state of type {} (add it with SocketIoBuilder::with_state)",
+            std::any::type_name::<T>()
+        ))
+    })
+}
+
+fn extension<T: Clone + Send + Sync + 'static>(
+    socket: &SocketRef,
+) -> Result<Extension<T>, Rejection> {
+    socket
+        .extensions()
+        .get::<T>()
+        .map(Extension)
+        .ok_or_else(|| {
+            Rejection(format!(
+                "no extension of type {}",
+                std::any::type_name::<T>()
+            ))
+        })
+}
+
+impl<T: Clone + Send + Sync + 'static> FromMessageParts for State<T> {
+    fn from_message_parts(socket: &SocketRef, _: &mut MessageParts) -> Result<Self, Rejection> {
+        state(socket)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromConnectParts for State<T> {
+    fn from_connect_parts(socket: &SocketRef, _: &ConnectParts) -> Result<Self, Rejection> {
+        state(socket)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromDisconnectParts for State<T> {
+    fn from_disconnect_parts(socket: &SocketRef, _: DisconnectReason) -> Result<Self, Rejection> {
+        state(socket)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromMessageParts for Extension<T> {
+    fn from_message_parts(socket: &SocketRef, _: &mut MessageParts) -> Result<Self, Rejection> {
+        extension(socket)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromDisconnectParts for Extension<T> {
+    fn from_disconnect_parts(socket: &SocketRef, _: DisconnectReason) -> Result<Self, Rejection> {
+        extension(socket)
+    }
+}
+
+/// The raw arguments, taken from the event (send them again unchanged with `emit(event,
+/// &args)`: they stay separate arguments, binary included).
+impl FromMessageParts for ferrio_proto::socket::Args {
+    fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, Rejection> {
+        Ok(std::mem::replace(
+            &mut parts.args,
+            ferrio_proto::socket::Args::empty(),
+        ))
+    }
+}

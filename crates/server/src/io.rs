@@ -1,0 +1,475 @@
+//! The server object, its builder and its namespace registry.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use ferrio_engine::{CorsConfig, Engine, EngineConfig, NotFound, Transports};
+use ferrio_proto::socket::DecodeLimits;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::SendError;
+use crate::ack::AckStream;
+use crate::adapter::{Adapter, LocalAdapter};
+use crate::conn::IoHandler;
+use crate::handler::{ConnectHandler, ErasedConnect};
+use crate::layer::{SocketIoLayer, SocketIoService};
+use crate::ns::{ConnectError, DynNamespace, Handlers, Matcher, MiddlewareFuture, Namespace};
+use crate::operators::{BroadcastOperator, IntoRooms};
+use crate::socket::SocketRef;
+
+/// Server settings. Defaults are Node's (socket.io 4.8 / engine.io 6.6).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SocketIoConfig {
+    /// The Engine.IO settings (path `/socket.io/` by default).
+    pub engine: EngineConfig,
+    /// How long a client may take to join a namespace after the handshake. Default 45 s.
+    pub connect_timeout: Duration,
+    /// Timeout of `emit_with_ack` when none is given. Default 5 s.
+    pub ack_timeout: Duration,
+    /// Most handlers queued for one socket; past it the connection is closed (a client
+    /// sending faster than its handlers finish). Default 1024.
+    pub max_pending_events: usize,
+    /// Most handlers of one socket running at once; past it new ones wait in the queue.
+    /// Default 128.
+    pub max_concurrent_handlers: usize,
+    /// Decoder limits (attachments per packet, JSON depth).
+    pub decode_limits: DecodeLimits,
+}
+
+impl Default for SocketIoConfig {
+    fn default() -> Self {
+        let mut engine = EngineConfig::default();
+        engine.path = "/socket.io/".to_owned();
+        SocketIoConfig {
+            engine,
+            connect_timeout: Duration::from_secs(45),
+            ack_timeout: Duration::from_secs(5),
+            max_pending_events: 1024,
+            max_concurrent_handlers: 128,
+            decode_limits: DecodeLimits::default(),
+        }
+    }
+}
+
+/// Values handlers receive with the [`crate::State`] extractor.
+#[derive(Default)]
+pub(crate) struct StateMap(HashMap<TypeId, Box<dyn Any + Send + Sync>>);
+
+impl StateMap {
+    pub(crate) fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.0
+            .get(&TypeId::of::<T>())
+            .and_then(|b| b.downcast_ref::<T>())
+            .cloned()
+    }
+}
+
+type AdapterFactory = Arc<dyn Fn(&str) -> Arc<dyn Adapter> + Send + Sync>;
+
+/// What every namespace and socket shares, immutable after build.
+pub(crate) struct IoShared {
+    pub(crate) config: SocketIoConfig,
+    pub(crate) state: StateMap,
+    pub(crate) adapter_factory: AdapterFactory,
+}
+
+/// The namespace registry.
+pub(crate) struct IoInner {
+    pub(crate) shared: Arc<IoShared>,
+    namespaces: RwLock<HashMap<String, Arc<Namespace>>>,
+    dynamic: RwLock<Vec<DynNamespace>>,
+}
+
+impl IoInner {
+    /// The namespace a CONNECT asks for: a static one, an existing child, or a new child of
+    /// the first dynamic namespace that matches.
+    pub(crate) fn namespace_for(
+        &self,
+        name: &str,
+        auth: &serde_json::Value,
+    ) -> Option<Arc<Namespace>> {
+        if let Some(ns) = read(&self.namespaces).get(name) {
+            return Some(ns.clone());
+        }
+        let handlers = read(&self.dynamic)
+            .iter()
+            .find(|d| d.matcher.matches(name, auth))
+            .map(|d| d.handlers.clone())?;
+        let mut map = write(&self.namespaces);
+        let ns = map
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                Arc::new(Namespace::new(
+                    name.to_owned(),
+                    handlers,
+                    self.shared.clone(),
+                ))
+            })
+            .clone();
+        Some(ns)
+    }
+
+    fn static_ns(&self, name: &str) -> Arc<Namespace> {
+        let mut map = write(&self.namespaces);
+        map.entry(name.to_owned())
+            .or_insert_with(|| {
+                Arc::new(Namespace::new(
+                    name.to_owned(),
+                    Arc::new(Handlers::default()),
+                    self.shared.clone(),
+                ))
+            })
+            .clone()
+    }
+}
+
+/// The Socket.IO server. Cloning is cheap; every clone is the same server.
+#[derive(Clone)]
+pub struct SocketIo {
+    pub(crate) inner: Arc<IoInner>,
+    pub(crate) engine: Engine<IoHandler>,
+}
+
+impl std::fmt::Debug for SocketIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIo").finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`SocketIo`].
+pub struct SocketIoBuilder {
+    config: SocketIoConfig,
+    state: StateMap,
+    adapter_factory: AdapterFactory,
+}
+
+impl std::fmt::Debug for SocketIoBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIoBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SocketIoBuilder {
+    fn default() -> Self {
+        SocketIoBuilder {
+            config: SocketIoConfig::default(),
+            state: StateMap::default(),
+            adapter_factory: Arc::new(|_| Arc::new(LocalAdapter::new())),
+        }
+    }
+}
+
+impl SocketIoBuilder {
+    /// Replaces every setting.
+    pub fn config(mut self, config: SocketIoConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The path the server answers at. Default `/socket.io/`.
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.config.engine.path = path.into();
+        self
+    }
+
+    /// Time between pings. Default 25 s.
+    pub fn ping_interval(mut self, d: Duration) -> Self {
+        self.config.engine.session.ping_interval = d;
+        self
+    }
+
+    /// Time to answer a ping. Default 20 s.
+    pub fn ping_timeout(mut self, d: Duration) -> Self {
+        self.config.engine.session.ping_timeout = d;
+        self
+    }
+
+    /// Time to complete an upgrade to WebSocket. Default 10 s.
+    pub fn upgrade_timeout(mut self, d: Duration) -> Self {
+        self.config.engine.session.upgrade_timeout = d;
+        self
+    }
+
+    /// Largest message accepted (`maxHttpBufferSize`). Default 1 000 000 bytes.
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.config.engine.session.max_payload = bytes;
+        self
+    }
+
+    /// Most packets queued for one client before it is disconnected as too slow. Default
+    /// 1024.
+    pub fn max_buffered_packets(mut self, n: usize) -> Self {
+        self.config.engine.session.max_buffered_packets = n;
+        self
+    }
+
+    /// Time for a client to join a namespace. Default 45 s.
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.config.connect_timeout = d;
+        self
+    }
+
+    /// Default timeout of `emit_with_ack`. Default 5 s.
+    pub fn ack_timeout(mut self, d: Duration) -> Self {
+        self.config.ack_timeout = d;
+        self
+    }
+
+    /// Allowed transports.
+    pub fn transports(mut self, transports: Transports) -> Self {
+        self.config.engine.transports = transports;
+        self
+    }
+
+    /// CORS and `Origin` policy (same origin by default).
+    pub fn cors(mut self, cors: CorsConfig) -> Self {
+        self.config.engine.cors = cors;
+        self
+    }
+
+    /// Most attachments in one packet. Default 10.
+    pub fn max_attachments(mut self, n: usize) -> Self {
+        self.config.decode_limits.max_attachments = n;
+        self
+    }
+
+    /// A value for the [`crate::State`] extractor (one per type).
+    pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.0.insert(TypeId::of::<T>(), Box::new(value));
+        self
+    }
+
+    /// The adapter each namespace gets (the in-memory [`LocalAdapter`] by default).
+    pub fn adapter<F>(mut self, factory: F) -> Self
+    where
+        F: Fn(&str) -> Arc<dyn Adapter> + Send + Sync + 'static,
+    {
+        self.adapter_factory = Arc::new(factory);
+        self
+    }
+
+    /// The server.
+    pub fn build(self) -> SocketIo {
+        let shared = Arc::new(IoShared {
+            config: self.config,
+            state: self.state,
+            adapter_factory: self.adapter_factory,
+        });
+        let inner = Arc::new(IoInner {
+            shared: shared.clone(),
+            namespaces: RwLock::new(HashMap::new()),
+            dynamic: RwLock::new(Vec::new()),
+        });
+        let engine = Engine::new(shared.config.engine.clone(), IoHandler::new(inner.clone()));
+        SocketIo { inner, engine }
+    }
+
+    /// The server and a tower layer to mount it (e.g. on an axum `Router`).
+    pub fn build_layer(self) -> (SocketIoLayer, SocketIo) {
+        let io = self.build();
+        (io.layer(), io)
+    }
+
+    /// The server and a service that serves it alone (404 elsewhere).
+    pub fn build_svc(self) -> (SocketIoService<NotFound>, SocketIo) {
+        let io = self.build();
+        (io.service(), io)
+    }
+}
+
+impl SocketIo {
+    /// A builder with Node's defaults.
+    pub fn builder() -> SocketIoBuilder {
+        SocketIoBuilder::default()
+    }
+
+    /// A tower layer serving this server in front of another service.
+    pub fn layer(&self) -> SocketIoLayer {
+        SocketIoLayer::new(self.engine.layer())
+    }
+
+    /// A service serving this server alone; other paths get 404.
+    pub fn service(&self) -> SocketIoService<NotFound> {
+        use tower_layer::Layer;
+        self.layer().layer(NotFound)
+    }
+
+    /// Registers a namespace and its connection handler (`io.of(path).on("connection")`).
+    pub fn ns<H, M>(&self, path: impl Into<String>, handler: H) -> NamespaceBuilder
+    where
+        H: ConnectHandler<M>,
+        M: Send + Sync + 'static,
+    {
+        let ns = self.inner.static_ns(&normalise(path.into()));
+        *ns.handlers
+            .connect
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) =
+            Some(Arc::new(ErasedConnect(handler, PhantomData)));
+        NamespaceBuilder {
+            handlers: ns.handlers.clone(),
+        }
+    }
+
+    /// Registers a dynamic namespace by pattern: `/room-{id}` matches `/room-1`, `/room-abc`.
+    /// Each matching name becomes a child namespace with these handlers.
+    pub fn dyn_ns<H, M>(&self, pattern: &str, handler: H) -> NamespaceBuilder
+    where
+        H: ConnectHandler<M>,
+        M: Send + Sync + 'static,
+    {
+        self.add_dynamic(Matcher::pattern(pattern), handler)
+    }
+
+    /// Registers a dynamic namespace by predicate on the name and the auth payload.
+    pub fn dyn_ns_fn<F, H, M>(&self, predicate: F, handler: H) -> NamespaceBuilder
+    where
+        F: Fn(&str, &serde_json::Value) -> bool + Send + Sync + 'static,
+        H: ConnectHandler<M>,
+        M: Send + Sync + 'static,
+    {
+        self.add_dynamic(Matcher::Predicate(Arc::new(predicate)), handler)
+    }
+
+    fn add_dynamic<H, M>(&self, matcher: Matcher, handler: H) -> NamespaceBuilder
+    where
+        H: ConnectHandler<M>,
+        M: Send + Sync + 'static,
+    {
+        let handlers = Arc::new(Handlers::default());
+        *handlers.connect.write().unwrap_or_else(|p| p.into_inner()) =
+            Some(Arc::new(ErasedConnect(handler, PhantomData)));
+        write(&self.inner.dynamic).push(DynNamespace {
+            matcher,
+            handlers: handlers.clone(),
+        });
+        NamespaceBuilder { handlers }
+    }
+
+    /// Operators on a namespace (`io.of("/chat").to("room").emit(...)`). The namespace is
+    /// created (with no handler) if it does not exist.
+    pub fn of(&self, path: impl Into<String>) -> BroadcastOperator {
+        BroadcastOperator::new(self.inner.static_ns(&normalise(path.into())))
+    }
+
+    fn main(&self) -> BroadcastOperator {
+        self.of("/")
+    }
+
+    /// Broadcast on the main namespace to these rooms.
+    pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.main().to(rooms)
+    }
+
+    /// Same as [`SocketIo::to`].
+    pub fn within(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.main().to(rooms)
+    }
+
+    /// Broadcast on the main namespace except to these rooms.
+    pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.main().except(rooms)
+    }
+
+    /// Broadcast on the main namespace, this server only.
+    pub fn local(&self) -> BroadcastOperator {
+        self.main().local()
+    }
+
+    /// Broadcast on the main namespace, dropped for clients whose queue is full.
+    pub fn volatile(&self) -> BroadcastOperator {
+        self.main().volatile()
+    }
+
+    /// Timeout for a broadcast `emit_with_ack` on the main namespace.
+    pub fn timeout(&self, d: Duration) -> BroadcastOperator {
+        self.main().timeout(d)
+    }
+
+    /// Emits to every socket of the main namespace.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), SendError> {
+        self.main().emit(event, data)
+    }
+
+    /// Emits to every socket of the main namespace and collects their acknowledgements.
+    pub fn emit_with_ack<T, V>(&self, event: &str, data: &T) -> Result<AckStream<V>, SendError>
+    where
+        T: Serialize + ?Sized,
+        V: DeserializeOwned,
+    {
+        self.main().emit_with_ack(event, data)
+    }
+
+    /// The sockets of the main namespace.
+    pub fn sockets(&self) -> Vec<SocketRef> {
+        self.main().sockets()
+    }
+
+    /// Number of open Engine.IO connections.
+    pub fn connection_count(&self) -> usize {
+        self.engine.session_count()
+    }
+
+    /// Disconnects every client (`server shutting down`) and refuses new ones.
+    pub fn close(&self) {
+        self.engine.close();
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &SocketIoConfig {
+        &self.inner.shared.config
+    }
+}
+
+/// Adds middlewares to a namespace.
+#[derive(Clone)]
+pub struct NamespaceBuilder {
+    handlers: Arc<Handlers>,
+}
+
+impl std::fmt::Debug for NamespaceBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NamespaceBuilder").finish_non_exhaustive()
+    }
+}
+
+impl NamespaceBuilder {
+    /// Adds a connection middleware (`nsp.use`): it runs before the connection handler, in
+    /// the order added; an error refuses the connection with `CONNECT_ERROR {message, data}`.
+    pub fn with<F, Fut>(self, middleware: F) -> Self
+    where
+        F: Fn(SocketRef) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), ConnectError>> + Send + 'static,
+    {
+        let f = Arc::new(move |s: SocketRef| -> MiddlewareFuture { Box::pin(middleware(s)) });
+        self.handlers
+            .middlewares
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(f);
+        self
+    }
+}
+
+fn normalise(path: String) -> String {
+    if path.starts_with('/') {
+        path
+    } else {
+        format!("/{path}")
+    }
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,92 @@
+//! # ferrio
+//!
+//! A Socket.IO v5 server for Rust, wire-compatible with the official JavaScript `socket.io` 4
+//! server and `socket.io-client` 4: namespaces (static and dynamic), rooms, events with
+//! acknowledgements, binary payloads, broadcast operators, middlewares, and the Engine.IO v4
+//! transports (WebSocket and HTTP long-polling with the upgrade), on hyper and tower.
+//!
+//! It is not a client (see `ferrio-client`) and not a cluster adapter by itself (the
+//! [`Adapter`] trait is the plug-in point).
+//!
+//! ```no_run
+//! use ferrio::{AckSender, Data, SocketIo, SocketRef};
+//! use serde_json::Value;
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let (svc, io) = SocketIo::builder().build_svc();
+//! io.ns("/", async |socket: SocketRef, Data(auth): Data<Value>| {
+//!     socket.emit("hello", &auth).ok();
+//!     socket.on("chat", async |socket: SocketRef, Data(msg): Data<String>| {
+//!         socket.broadcast().emit("chat", &msg).ok();
+//!     });
+//!     socket.on("ping", async |ack: AckSender| {
+//!         ack.send("pong").ok();
+//!     });
+//! });
+//! let listener = std::net::TcpListener::bind("127.0.0.1:3000")?;
+//! ferrio::serve(listener, svc, std::future::pending()).await
+//! # }
+//! ```
+//!
+//! ## Ordering
+//!
+//! Handlers of one socket are started in the order the client sent the events, and then run
+//! concurrently on that socket's task; a slow handler delays neither pings nor other sockets.
+//! Register a socket's handlers in its connection handler before the first `.await`.
+#![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
+mod ack;
+pub mod adapter;
+mod conn;
+mod handler;
+mod io;
+mod layer;
+mod ns;
+mod operators;
+mod socket;
+mod worker;
+
+pub use ack::{AckError, AckFuture, AckSender, AckStream};
+pub use adapter::{Adapter, BroadcastOptions, LocalAdapter, Room};
+pub use conn::IoHandler;
+pub use ferrio_engine::{
+    AllowRequest, AllowedOrigins, CookieConfig, CorsConfig, EngineConfig,
+    Rejection as HandshakeRejection, RemoteAddr, Sid, Transports, serve,
+};
+pub use ferrio_proto::socket::Args;
+pub use handler::{
+    ConnectHandler, ConnectParts, Data, DisconnectHandler, Event, Extension, FromConnectParts,
+    FromDisconnectParts, FromMessageParts, HandlerOutput, MessageHandler, MessageParts, Rejection,
+    State, TryData,
+};
+pub use io::{NamespaceBuilder, SocketIo, SocketIoBuilder, SocketIoConfig};
+pub use layer::{SocketIoLayer, SocketIoService};
+pub use ns::{ConnectError, MiddlewareFuture};
+pub use operators::{BroadcastOperator, IntoRooms};
+pub use socket::{DisconnectReason, Extensions, Handshake, Socket, SocketEmitter, SocketRef};
+
+/// Why an emit failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The client's queue was full: it is too slow and was disconnected (or, for volatile
+    /// emits, the packet was dropped).
+    #[error("client queue full")]
+    Full,
+    /// The socket is disconnected.
+    #[error("socket closed")]
+    Closed,
+    /// The data could not be serialised.
+    #[error("cannot serialise the payload: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+impl From<ferrio_engine::SendError> for SendError {
+    fn from(e: ferrio_engine::SendError) -> Self {
+        match e {
+            ferrio_engine::SendError::Full => SendError::Full,
+            _ => SendError::Closed,
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Namespaces: their handlers, sockets and adapter.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use ferrio_proto::engine::Sid;
+use ferrio_proto::socket::MAX_ACK_ID;
+
+use crate::adapter::Adapter;
+use crate::handler::ErasedConnectHandler;
+use crate::io::IoShared;
+use crate::socket::SocketRef;
+
+/// A connection refused by a middleware: the client gets `CONNECT_ERROR {message, data}`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConnectError {
+    /// The message (`err.message` in the JS client).
+    pub message: String,
+    /// Extra data (`err.data` in the JS client); left out when `None`.
+    pub data: Option<serde_json::Value>,
+}
+
+impl ConnectError {
+    /// A refusal with a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        ConnectError {
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// Adds data sent along with the message.
+    pub fn with_data(mut self, data: serde_json::Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+}
+
+/// The future a middleware returns.
+pub type MiddlewareFuture = Pin<Box<dyn Future<Output = Result<(), ConnectError>> + Send>>;
+
+/// A connection middleware: runs before the connection handler; an error refuses the
+/// connection.
+pub(crate) type Middleware = Arc<dyn Fn(SocketRef) -> MiddlewareFuture + Send + Sync>;
+
+/// The handlers of a namespace, shared by the children of a dynamic namespace.
+#[derive(Default)]
+pub(crate) struct Handlers {
+    pub(crate) connect: RwLock<Option<Arc<dyn ErasedConnectHandler>>>,
+    pub(crate) middlewares: RwLock<Vec<Middleware>>,
+}
+
+impl Handlers {
+    pub(crate) fn connect(&self) -> Option<Arc<dyn ErasedConnectHandler>> {
+        self.connect
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn middlewares(&self) -> Vec<Middleware> {
+        self.middlewares
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// One namespace.
+pub(crate) struct Namespace {
+    pub(crate) name: String,
+    pub(crate) handlers: Arc<Handlers>,
+    sockets: RwLock<HashMap<Sid, SocketRef>>,
+    pub(crate) adapter: Arc<dyn Adapter>,
+    ack_ids: AtomicU64,
+    pub(crate) shared: Arc<IoShared>,
+}
+
+impl Namespace {
+    pub(crate) fn new(name: String, handlers: Arc<Handlers>, shared: Arc<IoShared>) -> Self {
+        Namespace {
+            adapter: (shared.adapter_factory)(&name),
+            name,
+            handlers,
+            sockets: RwLock::new(HashMap::new()),
+            ack_ids: AtomicU64::new(0),
+            shared,
+        }
+    }
+
+    /// Node's ack ids: one counter per namespace, from 0.
+    pub(crate) fn next_ack_id(&self) -> u64 {
+        self.ack_ids.fetch_add(1, Ordering::Relaxed) % (MAX_ACK_ID + 1)
+    }
+
+    pub(crate) fn insert(&self, socket: SocketRef) {
+        self.sockets
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(socket.id(), socket);
+    }
+
+    pub(crate) fn remove(&self, sid: Sid) {
+        self.sockets
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&sid);
+    }
+
+    pub(crate) fn socket(&self, sid: Sid) -> Option<SocketRef> {
+        self.sockets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&sid)
+            .cloned()
+    }
+
+    pub(crate) fn all_sockets(&self) -> Vec<SocketRef> {
+        self.sockets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.sockets.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// A predicate on a namespace name and the auth payload.
+pub(crate) type NsPredicate = Arc<dyn Fn(&str, &serde_json::Value) -> bool + Send + Sync>;
+
+/// How a dynamic namespace recognises names.
+pub(crate) enum Matcher {
+    /// `/room-{id}`: literals and `{param}` parts; a param matches one or more characters
+    /// other than `/`.
+    Pattern(Vec<Part>),
+    /// A predicate on the name and the auth payload.
+    Predicate(NsPredicate),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Part {
+    Literal(String),
+    Param,
+}
+
+impl Matcher {
+    pub(crate) fn pattern(p: &str) -> Self {
+        let mut parts = Vec::new();
+        let mut rest = p;
+        while let Some(start) = rest.find('{') {
+            if start > 0 {
+                parts.push(Part::Literal(rest[..start].to_owned()));
+            }
+            match rest[start..].find('}') {
+                Some(end) => {
+                    parts.push(Part::Param);
+                    rest = &rest[start + end + 1..];
+                }
+                None => {
+                    parts.push(Part::Literal(rest[start..].to_owned()));
+                    rest = "";
+                }
+            }
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Literal(rest.to_owned()));
+        }
+        Matcher::Pattern(parts)
+    }
+
+    pub(crate) fn matches(&self, name: &str, auth: &serde_json::Value) -> bool {
+        match self {
+            Matcher::Pattern(parts) => match_parts(parts, name),
+            Matcher::Predicate(f) => f(name, auth),
+        }
+    }
+}
+
+fn match_parts(parts: &[Part], s: &str) -> bool {
+    match parts.split_first() {
+        None => s.is_empty(),
+        Some((Part::Literal(l), rest)) => s
+            .strip_prefix(l.as_str())
+            .is_some_and(|s| match_parts(rest, s)),
+        Some((Part::Param, rest)) => {
+            // One or more characters up to the next `/`; try every split (names are short).
+            let limit = s.find('/').unwrap_or(s.len());
+            (1..=limit).any(|n| s.is_char_boundary(n) && match_parts(rest, &s[n..]))
+        }
+    }
+}
+
+/// A dynamic namespace: a matcher and the handlers its children share.
+pub(crate) struct DynNamespace {
+    pub(crate) matcher: Matcher,
+    pub(crate) handlers: Arc<Handlers>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        let null = serde_json::Value::Null;
+        let m = Matcher::pattern("/room-{id}");
+        assert!(m.matches("/room-1", &null));
+        assert!(m.matches("/room-abc", &null));
+        assert!(!m.matches("/room-", &null));
+        assert!(!m.matches("/room-1/x", &null));
+        assert!(!m.matches("/other", &null));
+        let m = Matcher::pattern("/{tenant}/chat");
+        assert!(m.matches("/acme/chat", &null));
+        assert!(!m.matches("/acme/x/chat", &null));
+        assert!(!m.matches("//chat", &null));
+        let m = Matcher::pattern("/static");
+        assert!(m.matches("/static", &null));
+        assert!(!m.matches("/statics", &null));
+    }
+}

@@ -1,0 +1,698 @@
+//! A socket: one client connected to one namespace.
+
+use std::any::{Any, TypeId};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant, SystemTime};
+
+use ferrio_engine::{CloseReason, EngineSocket, Frame};
+use ferrio_proto::engine::Sid;
+use ferrio_proto::socket::{Args, Encoded, encode_disconnect, encode_event};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::ack::{AckError, AckFuture, AckTable, AckTx};
+use crate::adapter::Room;
+use crate::conn::ConnShared;
+use crate::handler::{
+    DisconnectHandler, Erased, ErasedDisconnect, ErasedDisconnectHandler, ErasedMessageHandler,
+    MessageHandler, MessageParts,
+};
+use crate::ns::Namespace;
+use crate::operators::{BroadcastOperator, IntoRooms};
+use crate::{SendError, worker};
+
+/// Why a socket disconnected: exactly Node's reason strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// `transport close`: the client closed the connection.
+    TransportClose,
+    /// `transport error`: the connection failed.
+    TransportError,
+    /// `ping timeout`: the client stopped answering pings.
+    PingTimeout,
+    /// `parse error`: the client sent something that is not a packet.
+    ParseError,
+    /// `forced close`: the server closed the connection.
+    ForcedClose,
+    /// `server shutting down`.
+    ServerShuttingDown,
+    /// `forced server close`: the server closed the connection with `disconnect(true)` on
+    /// another socket of the same client, or for a protocol violation.
+    ForcedServerClose,
+    /// `client namespace disconnect`: the client left the namespace.
+    ClientNamespaceDisconnect,
+    /// `server namespace disconnect`: the server called `disconnect()`.
+    ServerNamespaceDisconnect,
+}
+
+impl DisconnectReason {
+    /// Node's reason string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisconnectReason::TransportClose => "transport close",
+            DisconnectReason::TransportError => "transport error",
+            DisconnectReason::PingTimeout => "ping timeout",
+            DisconnectReason::ParseError => "parse error",
+            DisconnectReason::ForcedClose => "forced close",
+            DisconnectReason::ServerShuttingDown => "server shutting down",
+            DisconnectReason::ForcedServerClose => "forced server close",
+            DisconnectReason::ClientNamespaceDisconnect => "client namespace disconnect",
+            DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",
+        }
+    }
+}
+
+impl fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&CloseReason> for DisconnectReason {
+    fn from(r: &CloseReason) -> Self {
+        match r {
+            CloseReason::TransportClose => DisconnectReason::TransportClose,
+            CloseReason::TransportError(_) => DisconnectReason::TransportError,
+            CloseReason::PingTimeout => DisconnectReason::PingTimeout,
+            CloseReason::ParseError => DisconnectReason::ParseError,
+            CloseReason::ServerShuttingDown => DisconnectReason::ServerShuttingDown,
+            _ => DisconnectReason::ForcedClose,
+        }
+    }
+}
+
+/// The handshake of a socket: the HTTP request that opened the connection and the auth
+/// payload of this namespace.
+#[derive(Debug, Clone)]
+pub struct Handshake {
+    engine: Arc<ferrio_engine::Handshake>,
+    auth: serde_json::Value,
+    issued: SystemTime,
+}
+
+impl Handshake {
+    /// Request headers.
+    pub fn headers(&self) -> &http::HeaderMap {
+        &self.engine.headers
+    }
+
+    /// Query parameters of the handshake request, percent-decoded.
+    pub fn query(&self) -> &HashMap<String, String> {
+        &self.engine.query
+    }
+
+    /// The CONNECT payload of this namespace (`{}` when absent).
+    pub fn auth(&self) -> &serde_json::Value {
+        &self.auth
+    }
+
+    /// The peer address, when known.
+    pub fn address(&self) -> Option<std::net::SocketAddr> {
+        self.engine.remote_addr
+    }
+
+    /// The request URI.
+    pub fn url(&self) -> &http::Uri {
+        &self.engine.uri
+    }
+
+    /// When the socket connected.
+    pub fn issued(&self) -> SystemTime {
+        self.issued
+    }
+
+    /// Whether the request came with an `Origin` header (a browser on another page).
+    pub fn xdomain(&self) -> bool {
+        self.engine.headers.contains_key(http::header::ORIGIN)
+    }
+
+    /// Node's handshake object: `{headers, time, address, xdomain, secure, issued, url,
+    /// query, auth}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let headers: serde_json::Map<String, serde_json::Value> = self
+            .engine
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.into())))
+            .collect();
+        let issued = self
+            .issued
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        serde_json::json!({
+            "headers": headers,
+            "time": httpdate(self.issued),
+            "address": self.address().map(|a| a.ip().to_string()),
+            "xdomain": self.xdomain(),
+            "secure": false,
+            "issued": issued,
+            "url": self.engine.uri.to_string(),
+            "query": self.engine.query,
+            "auth": self.auth,
+        })
+    }
+}
+
+fn httpdate(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("{secs}")
+}
+
+/// Typed values attached to a socket (Node's `socket.data`).
+#[derive(Default)]
+pub struct Extensions {
+    map: RwLock<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
+}
+
+impl Extensions {
+    /// Stores a value, replacing the previous one of the same type.
+    pub fn insert<T: Send + Sync + 'static>(&self, value: T) {
+        self.map
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(TypeId::of::<T>(), Box::new(value));
+    }
+
+    /// A clone of the value of type `T`.
+    pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.map
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&TypeId::of::<T>())
+            .and_then(|b| b.downcast_ref::<T>())
+            .cloned()
+    }
+
+    /// Removes the value of type `T`.
+    pub fn remove<T: Send + Sync + 'static>(&self) -> Option<T> {
+        self.map
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&TypeId::of::<T>())
+            .and_then(|b| b.downcast::<T>().ok())
+            .map(|b| *b)
+    }
+}
+
+impl fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Extensions").finish_non_exhaustive()
+    }
+}
+
+type AnyOutgoing = Arc<dyn Fn(&str, &Encoded) + Send + Sync>;
+
+/// One client in one namespace. Handlers get it as [`SocketRef`].
+pub struct Socket {
+    id: Sid,
+    pub(crate) ns: Arc<Namespace>,
+    pub(crate) engine: EngineSocket,
+    handshake: Handshake,
+    handlers: RwLock<HashMap<String, Arc<dyn ErasedMessageHandler>>>,
+    any: RwLock<Option<Arc<dyn ErasedMessageHandler>>>,
+    any_outgoing: RwLock<Option<AnyOutgoing>>,
+    on_disconnect: Mutex<Option<Arc<dyn ErasedDisconnectHandler>>>,
+    on_disconnecting: Mutex<Option<Arc<dyn ErasedDisconnectHandler>>>,
+    acks: Mutex<AckTable>,
+    extensions: Extensions,
+    connected: AtomicBool,
+    work: worker::WorkSender,
+    pub(crate) conn: Weak<ConnShared>,
+}
+
+/// A cheap, cloneable reference to a [`Socket`].
+#[derive(Clone)]
+pub struct SocketRef(pub(crate) Arc<Socket>);
+
+impl Deref for SocketRef {
+    type Target = Socket;
+
+    fn deref(&self) -> &Socket {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SocketRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.id)
+            .field("ns", &self.ns.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for SocketRef {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl SocketRef {
+    pub(crate) fn new(
+        id: Sid,
+        ns: Arc<Namespace>,
+        engine: EngineSocket,
+        engine_handshake: Arc<ferrio_engine::Handshake>,
+        auth: serde_json::Value,
+        conn: Weak<ConnShared>,
+    ) -> Self {
+        let limits = &ns.shared.config;
+        let work = worker::spawn(limits.max_pending_events, limits.max_concurrent_handlers);
+        SocketRef(Arc::new(Socket {
+            id,
+            ns,
+            engine,
+            handshake: Handshake {
+                engine: engine_handshake,
+                auth,
+                issued: SystemTime::now(),
+            },
+            handlers: RwLock::new(HashMap::new()),
+            any: RwLock::new(None),
+            any_outgoing: RwLock::new(None),
+            on_disconnect: Mutex::new(None),
+            on_disconnecting: Mutex::new(None),
+            acks: Mutex::new(AckTable::default()),
+            extensions: Extensions::default(),
+            connected: AtomicBool::new(false),
+            work,
+            conn,
+        }))
+    }
+
+    /// Registers the handler of an event (replacing a previous one).
+    pub fn on<H, M>(&self, event: impl Into<String>, handler: H)
+    where
+        H: MessageHandler<M>,
+        M: Send + Sync + 'static,
+    {
+        write(&self.handlers).insert(event.into(), Arc::new(Erased(handler, PhantomData)));
+    }
+
+    /// Removes the handler of an event.
+    pub fn off(&self, event: &str) {
+        write(&self.handlers).remove(event);
+    }
+
+    /// Registers a handler called for every incoming event, before its own handler. It sees
+    /// the event name with the [`crate::Event`] extractor.
+    pub fn on_any<H, M>(&self, handler: H)
+    where
+        H: MessageHandler<M>,
+        M: Send + Sync + 'static,
+    {
+        *write(&self.any) = Some(Arc::new(Erased(handler, PhantomData)));
+    }
+
+    /// Registers a function called for every event this socket emits, with the event name and
+    /// the encoded packet.
+    pub fn on_any_outgoing(&self, f: impl Fn(&str, &Encoded) + Send + Sync + 'static) {
+        *write(&self.any_outgoing) = Some(Arc::new(f));
+    }
+
+    /// Registers the handler called when the socket disconnects.
+    pub fn on_disconnect<H, M>(&self, handler: H)
+    where
+        H: DisconnectHandler<M>,
+        M: Send + Sync + 'static,
+    {
+        *lock(&self.on_disconnect) = Some(Arc::new(ErasedDisconnect(handler, PhantomData)));
+    }
+
+    /// Registers the handler called when the socket is about to disconnect (it is still in
+    /// its rooms).
+    pub fn on_disconnecting<H, M>(&self, handler: H)
+    where
+        H: DisconnectHandler<M>,
+        M: Send + Sync + 'static,
+    {
+        *lock(&self.on_disconnecting) = Some(Arc::new(ErasedDisconnect(handler, PhantomData)));
+    }
+
+    /// Emits an event to this client: a tuple is several arguments, `()` none, anything else
+    /// one; `bytes::Bytes` values anywhere become binary attachments.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), SendError> {
+        self.emit_opts(event, data, false)
+    }
+
+    /// Emits an event that is dropped if the client's queue is full.
+    pub fn volatile(&self) -> SocketEmitter<'_> {
+        SocketEmitter {
+            socket: self,
+            volatile: true,
+            timeout: None,
+        }
+    }
+
+    /// Sets the timeout of the next `emit_with_ack`.
+    pub fn timeout(&self, timeout: Duration) -> SocketEmitter<'_> {
+        SocketEmitter {
+            socket: self,
+            volatile: false,
+            timeout: Some(timeout),
+        }
+    }
+
+    /// Emits an event and waits for the client's acknowledgement (with the configured
+    /// `ack_timeout`, 5 s by default).
+    pub fn emit_with_ack<T, V>(&self, event: &str, data: &T) -> AckFuture<V>
+    where
+        T: Serialize + ?Sized,
+        V: DeserializeOwned,
+    {
+        self.0
+            .emit_with_ack_timeout(event, data, self.ns.shared.config.ack_timeout)
+    }
+
+    /// Broadcast to the rooms given, except this socket.
+    pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.broadcast().to(rooms)
+    }
+
+    /// Same as [`SocketRef::to`].
+    pub fn within(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.to(rooms)
+    }
+
+    /// Broadcast to every socket of the namespace except those in `rooms` and this one.
+    pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.broadcast().except(rooms)
+    }
+
+    /// Broadcast to every socket of the namespace except this one.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.ns.clone()).except_sid(self.id)
+    }
+
+    /// Broadcast only on this server.
+    pub fn local(&self) -> BroadcastOperator {
+        self.broadcast().local()
+    }
+
+    /// Joins rooms.
+    pub fn join(&self, rooms: impl IntoRooms) {
+        self.ns.adapter.add_all(self.id, &rooms.into_rooms());
+    }
+
+    /// Leaves rooms.
+    pub fn leave(&self, rooms: impl IntoRooms) {
+        self.ns.adapter.del(self.id, &rooms.into_rooms());
+    }
+
+    /// Leaves every room (including its own).
+    pub fn leave_all(&self) {
+        self.ns.adapter.del_all(self.id);
+    }
+
+    /// Disconnects from this namespace (`server namespace disconnect`); with `close`, the whole
+    /// connection is closed too (the client's other namespaces get `forced server close`).
+    pub fn disconnect(&self, close: bool) {
+        if !self.connected() {
+            return;
+        }
+        let _ = self.send_encoded(&encode_disconnect(&self.ns.name), false);
+        if let Some(conn) = self.conn.upgrade() {
+            conn.remove(&self.ns.name);
+        }
+        self.0.close(DisconnectReason::ServerNamespaceDisconnect);
+        if close {
+            if let Some(conn) = self.conn.upgrade() {
+                conn.close_all(DisconnectReason::ForcedServerClose);
+            }
+            self.engine.close();
+        }
+    }
+}
+
+impl Socket {
+    /// The socket id (not the Engine.IO session id, which stays private).
+    pub fn id(&self) -> Sid {
+        self.id
+    }
+
+    /// The namespace name.
+    pub fn ns_name(&self) -> &str {
+        &self.ns.name
+    }
+
+    /// The handshake.
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
+    }
+
+    /// Whether the socket is connected.
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    /// The rooms of this socket (its own id included).
+    pub fn rooms(&self) -> HashSet<Room> {
+        self.ns.adapter.socket_rooms(self.id)
+    }
+
+    /// The socket's typed values.
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+
+    /// The Engine.IO transport in use (`polling` or `websocket`).
+    pub fn transport(&self) -> &'static str {
+        self.engine.transport().as_str()
+    }
+
+    /// A clone of the state of type `T` given to the builder.
+    pub fn state<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.ns.shared.state.get::<T>()
+    }
+
+    /// Sends an encoded packet with its attachments as one group.
+    pub(crate) fn send_encoded(&self, e: &Encoded, volatile: bool) -> Result<(), SendError> {
+        let result = if e.attachments.is_empty() {
+            let frame = Frame::Text(e.text.clone());
+            if volatile {
+                self.engine.try_send(frame)
+            } else {
+                self.engine.send(frame)
+            }
+        } else {
+            let mut frames = Vec::with_capacity(1 + e.attachments.len());
+            frames.push(Frame::Text(e.text.clone()));
+            frames.extend(e.attachments.iter().cloned().map(Frame::Binary));
+            if volatile {
+                self.engine.try_send_all(frames)
+            } else {
+                self.engine.send_all(frames)
+            }
+        };
+        result.map_err(SendError::from)
+    }
+
+    pub(crate) fn emit_opts<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+        volatile: bool,
+    ) -> Result<(), SendError> {
+        if !self.connected() {
+            return Err(SendError::Closed);
+        }
+        let encoded = encode_event(&self.ns.name, None, event, data)?;
+        self.notify_outgoing(event, &encoded);
+        self.send_encoded(&encoded, volatile)
+    }
+
+    pub(crate) fn notify_outgoing(&self, event: &str, encoded: &Encoded) {
+        let any = read(&self.any_outgoing).clone();
+        if let Some(f) = any {
+            f(event, encoded);
+        }
+    }
+
+    pub(crate) fn emit_with_ack_timeout<T, V>(
+        self: &Arc<Self>,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> AckFuture<V>
+    where
+        T: Serialize + ?Sized,
+        V: DeserializeOwned,
+    {
+        if !self.connected() {
+            return AckFuture::failed(AckError::Send(SendError::Closed));
+        }
+        let id = self.ns.next_ack_id();
+        let encoded = match encode_event(&self.ns.name, Some(id), event, data) {
+            Ok(e) => e,
+            Err(e) => return AckFuture::failed(AckError::Send(e.into())),
+        };
+        let (tx, rx) = oneshot::channel();
+        lock(&self.acks).insert(id, AckTx::One(tx), Instant::now() + timeout);
+        self.notify_outgoing(event, &encoded);
+        if let Err(e) = self.send_encoded(&encoded, false) {
+            lock(&self.acks).remove(id);
+            return AckFuture::failed(AckError::Send(e));
+        }
+        AckFuture::waiting(rx, timeout, SocketRef(self.clone()), id)
+    }
+
+    /// Registers a broadcast ack (one id shared by every recipient).
+    pub(crate) fn register_many(
+        &self,
+        id: u64,
+        tx: mpsc::UnboundedSender<(Sid, Args)>,
+        deadline: Instant,
+    ) {
+        lock(&self.acks).insert(id, AckTx::Many(tx), deadline);
+    }
+
+    pub(crate) fn forget_ack(&self, id: u64) {
+        lock(&self.acks).remove(id);
+    }
+
+    /// An ACK packet from the client.
+    pub(crate) fn resolve_ack(&self, id: u64, args: Args) {
+        match lock(&self.acks).take(id) {
+            Some(AckTx::One(tx)) => {
+                let _ = tx.send(args);
+            }
+            Some(AckTx::Many(tx)) => {
+                let _ = tx.send((self.id, args));
+            }
+            None => tracing::debug!(sid = %self.id, id, "ack for an unknown id ignored"),
+        }
+    }
+
+    /// An EVENT from the client: runs the catch-all handler and the event's handler on the
+    /// socket's worker, in arrival order.
+    pub(crate) fn dispatch(self: &Arc<Self>, parts: MessageParts) {
+        let any = read(&self.any).clone();
+        if let Some(any) = any {
+            let copy = MessageParts {
+                event: parts.event.clone(),
+                args: parts.args.clone(),
+                ack_id: None,
+            };
+            if let Some(fut) = any.call(SocketRef(self.clone()), copy) {
+                self.run(fut);
+            }
+        }
+        let handler = read(&self.handlers).get(&parts.event).cloned();
+        match handler {
+            Some(h) => {
+                if let Some(fut) = h.call(SocketRef(self.clone()), parts) {
+                    self.run(fut);
+                }
+            }
+            None => tracing::trace!(sid = %self.id, event = %parts.event, "no handler"),
+        }
+    }
+
+    pub(crate) fn run(&self, fut: crate::handler::BoxFuture) {
+        if !self.work.run(fut) {
+            tracing::warn!(
+                sid = %self.id,
+                "too many pending events for this socket (slow handlers): closing the connection"
+            );
+            self.engine
+                .close_with(CloseReason::TransportError("too many pending events"));
+        }
+    }
+
+    pub(crate) fn set_connected(&self) {
+        self.connected.store(true, Ordering::Release);
+    }
+
+    /// Closes the socket locally: disconnecting handler, rooms left, disconnect handler. Runs
+    /// once.
+    pub(crate) fn close(self: &Arc<Self>, reason: DisconnectReason) {
+        if !self.connected.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        tracing::debug!(sid = %self.id, ns = %self.ns.name, %reason, "socket disconnected");
+        self.ns.remove(self.id);
+        lock(&self.acks).clear();
+        let me = SocketRef(self.clone());
+        let disconnecting = lock(&self.on_disconnecting).take();
+        let disconnect = lock(&self.on_disconnect).take();
+        let adapter = self.ns.adapter.clone();
+        let id = self.id;
+        let fin = async move {
+            if let Some(h) = disconnecting
+                && let Some(f) = h.call(me.clone(), reason)
+            {
+                f.await;
+            }
+            adapter.del_all(id);
+            if let Some(h) = disconnect
+                && let Some(f) = h.call(me.clone(), reason)
+            {
+                f.await;
+            }
+            // The handlers are done with: drop them (they may hold this socket).
+            write(&me.handlers).clear();
+            *write(&me.any) = None;
+            *write(&me.any_outgoing) = None;
+        };
+        self.work.finish(Box::pin(fin));
+    }
+}
+
+/// `socket.volatile()` / `socket.timeout(d)`: options for the next emit.
+#[derive(Debug)]
+pub struct SocketEmitter<'a> {
+    socket: &'a SocketRef,
+    volatile: bool,
+    timeout: Option<Duration>,
+}
+
+impl SocketEmitter<'_> {
+    /// Emits the event.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), SendError> {
+        self.socket.emit_opts(event, data, self.volatile)
+    }
+
+    /// Emits and waits for the acknowledgement (with this emitter's timeout).
+    pub fn emit_with_ack<T, V>(&self, event: &str, data: &T) -> AckFuture<V>
+    where
+        T: Serialize + ?Sized,
+        V: DeserializeOwned,
+    {
+        let timeout = self
+            .timeout
+            .unwrap_or(self.socket.ns.shared.config.ack_timeout);
+        self.socket.0.emit_with_ack_timeout(event, data, timeout)
+    }
+}
+
+impl fmt::Debug for Socket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.id)
+            .field("ns", &self.ns.name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+fn lock<T>(l: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    l.lock().unwrap_or_else(|p| p.into_inner())
+}

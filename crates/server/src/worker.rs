@@ -1,0 +1,88 @@
+//! The per-socket worker: runs a socket's handlers in arrival order, concurrently.
+//!
+//! Guarantee: handlers of one socket are started in the order their packets arrived; each one
+//! runs until its first `.await` that is not ready before the next one is first polled; then
+//! they run concurrently on the socket's task. A slow handler never delays pings (the
+//! Engine.IO driver is another task) and never blocks other sockets.
+
+use std::sync::Mutex;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::handler::BoxFuture;
+
+/// The sending side, held by the socket.
+pub(crate) struct WorkSender {
+    tx: mpsc::Sender<BoxFuture>,
+    fin: Mutex<Option<oneshot::Sender<BoxFuture>>>,
+}
+
+impl std::fmt::Debug for WorkSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkSender").finish_non_exhaustive()
+    }
+}
+
+/// Starts a worker with at most `max_pending` queued handlers and `max_running` running at
+/// once (past that, the queue fills up).
+pub(crate) fn spawn(max_pending: usize, max_running: usize) -> WorkSender {
+    let (tx, rx) = mpsc::channel(max_pending.max(1));
+    let (fin_tx, fin_rx) = oneshot::channel();
+    tokio::spawn(run(rx, fin_rx, max_running.max(1)));
+    WorkSender {
+        tx,
+        fin: Mutex::new(Some(fin_tx)),
+    }
+}
+
+impl WorkSender {
+    /// Queues a handler; false when the queue is full (the caller closes the connection).
+    pub(crate) fn run(&self, fut: BoxFuture) -> bool {
+        match self.tx.try_send(fut) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => false,
+            // The worker finished: the socket is closing, nothing more runs.
+            Err(mpsc::error::TrySendError::Closed(_)) => true,
+        }
+    }
+
+    /// Runs `fut` last (after the handlers already running), drops what is still queued, and
+    /// stops the worker.
+    pub(crate) fn finish(&self, fut: BoxFuture) {
+        let fin = self.fin.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(fin) = fin {
+            let _ = fin.send(fut);
+        }
+    }
+}
+
+async fn run(
+    mut rx: mpsc::Receiver<BoxFuture>,
+    mut fin_rx: oneshot::Receiver<BoxFuture>,
+    max_running: usize,
+) {
+    let mut running = FuturesUnordered::new();
+    let mut finishing = false;
+    loop {
+        if finishing && running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            biased;
+            Some(()) = running.next(), if !running.is_empty() => {}
+            fin = &mut fin_rx, if !finishing => {
+                finishing = true;
+                rx.close();
+                if let Ok(f) = fin {
+                    running.push(f);
+                }
+            }
+            next = rx.recv(), if !finishing && running.len() < max_running => match next {
+                Some(f) => running.push(f),
+                None => finishing = true,
+            },
+        }
+    }
+}
