@@ -280,13 +280,13 @@ impl ClientSession {
         self.push(frame)
     }
 
-    /// Closes the session from the client side. On polling, a close packet is queued for a
-    /// last POST; on WebSocket the caller just closes the socket.
+    /// Closes the session from the client side. What is already queued is still to be
+    /// written (as `engine.io-client` drains its write buffer first), followed on polling by a
+    /// close packet; on WebSocket the caller closes the socket after writing.
     pub fn close(&mut self) {
         if self.state == State::Closed {
             return;
         }
-        self.outbox.clear();
         if self.transport == TransportKind::Polling && self.open.is_some() {
             self.outbox.push_back(Packet::Close.encode());
         }

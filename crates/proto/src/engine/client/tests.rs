@@ -282,22 +282,25 @@ fn no_probe_when_upgrade_is_off_or_not_offered() {
 }
 
 #[test]
-fn client_close_posts_a_close_packet_on_polling_only() {
+fn client_close_flushes_then_posts_a_close_packet_on_polling_only() {
     let t0 = Instant::now();
     let mut s = opened_polling(t0);
-    s.send(text("4dropped")).unwrap();
+    s.send(text("41")).unwrap();
     s.close();
     assert_eq!(
         events(&mut s),
         vec![ClientEvent::Closed(ClientCloseReason::ForcedClose)]
     );
-    assert_eq!(s.poll_payload(), Some(Bytes::from_static(b"1")));
+    // What was queued goes first (a namespace DISCONNECT, typically).
+    assert_eq!(s.poll_payload(), Some(Bytes::from_static(b"41\x1e1")));
     assert!(s.is_closed());
     assert!(!s.wants_poll());
+    assert_eq!(s.send(text("4late")), Err(ClientSendError::Closed));
 
     let mut s = opened_ws(t0);
+    s.send(text("41")).unwrap();
     s.close();
-    assert!(transmits(&mut s).is_empty());
+    assert_eq!(transmits(&mut s), vec![text("41")]);
 }
 
 #[test]
