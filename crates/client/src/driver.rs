@@ -1,0 +1,1337 @@
+//! The connection's task: one per [`Client`](crate::Client) (one Engine.IO session at a time,
+//! shared by every namespace). It owns all the state: the sans-IO session, the transports,
+//! the namespaces, their ack tables and buffers. Handles talk to it through a bounded queue.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::future::poll_fn;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use ferrio_proto::engine::client::{
+    ClientCloseReason, ClientEvent, ClientSession, ClientSessionConfig,
+};
+use ferrio_proto::engine::{Frame, Message, Sid, TransportKind};
+use ferrio_proto::socket::{
+    Args, DecodeLimits, Decoder, Encoded, Packet, PacketData, encode_connect, encode_connect_empty,
+    encode_disconnect,
+};
+
+use crate::backoff::reconnect_delay;
+use crate::config::{Auth, Config, Transport};
+use crate::error::{AckError, ConnectError, ConnectErrorKind, DisconnectReason, EmitError};
+use crate::socket::{AckSender, ConnectInfo, Event, Shared, SocketEvent, Status};
+use crate::transport::{Endpoint, TransportError, WsRead, WsStream, ws_read, ws_write};
+
+/// A request from a handle.
+pub(crate) enum Command {
+    Connect {
+        nsp: Arc<str>,
+    },
+    Disconnect {
+        nsp: Arc<str>,
+    },
+    Emit {
+        nsp: Arc<str>,
+        packet: Encoded,
+        volatile: bool,
+        ack: Option<AckRequest>,
+        reply: oneshot::Sender<Result<(), EmitError>>,
+    },
+    Ack {
+        nsp: Arc<str>,
+        packet: Encoded,
+    },
+    CloseAll,
+}
+
+/// The waiting side of an emit with ack.
+pub(crate) struct AckRequest {
+    pub(crate) tx: oneshot::Sender<Result<Args, AckError>>,
+    pub(crate) timeout: Option<Duration>,
+}
+
+/// Messages from tasks the driver started itself (auth functions).
+enum Internal {
+    Auth {
+        nsp: Arc<str>,
+        generation: u64,
+        value: Value,
+    },
+}
+
+pub(crate) type Registry = Arc<Mutex<HashMap<Arc<str>, Arc<Shared>>>>;
+
+type Fut<T> = BoxFuture<'static, Result<T, TransportError>>;
+
+/// The current transport of a connection.
+enum Link {
+    Polling {
+        get: Option<Fut<Bytes>>,
+        post: Option<Fut<()>>,
+    },
+    WsConnecting(Fut<WsStream>),
+    Ws(Box<WsStream>),
+}
+
+enum Probe {
+    None,
+    Connecting(Fut<WsStream>),
+    Open(Box<WsStream>),
+}
+
+/// Something the transports produced.
+enum Io {
+    Get(Result<Bytes, TransportError>),
+    Post(Result<(), TransportError>),
+    WsConnected(Result<WsStream, TransportError>),
+    Ws(WsRead),
+    ProbeConnected(Result<WsStream, TransportError>),
+    Probe(WsRead),
+}
+
+/// One Engine.IO session and its transports.
+struct Conn {
+    session: ClientSession,
+    sid: Option<Sid>,
+    link: Link,
+    probe: Probe,
+    decoder: Decoder,
+}
+
+impl Conn {
+    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Io> {
+        match &mut self.link {
+            Link::Polling { get, post } => {
+                if let Some(f) = get
+                    && let Poll::Ready(r) = f.as_mut().poll(cx)
+                {
+                    *get = None;
+                    return Poll::Ready(Io::Get(r));
+                }
+                if let Some(f) = post
+                    && let Poll::Ready(r) = f.as_mut().poll(cx)
+                {
+                    *post = None;
+                    return Poll::Ready(Io::Post(r));
+                }
+            }
+            Link::WsConnecting(f) => {
+                if let Poll::Ready(r) = f.as_mut().poll(cx) {
+                    return Poll::Ready(Io::WsConnected(r));
+                }
+            }
+            Link::Ws(ws) => {
+                while let Poll::Ready(m) = ws.poll_next_unpin(cx) {
+                    if let Some(r) = ws_read(m) {
+                        return Poll::Ready(Io::Ws(r));
+                    }
+                }
+            }
+        }
+        match &mut self.probe {
+            Probe::None => {}
+            Probe::Connecting(f) => {
+                if let Poll::Ready(r) = f.as_mut().poll(cx) {
+                    self.probe = Probe::None;
+                    return Poll::Ready(Io::ProbeConnected(r));
+                }
+            }
+            Probe::Open(ws) => {
+                while let Poll::Ready(m) = ws.poll_next_unpin(cx) {
+                    if let Some(r) = ws_read(m) {
+                        return Poll::Ready(Io::Probe(r));
+                    }
+                }
+            }
+        }
+        Poll::Pending
+    }
+
+    fn polling_idle(&self) -> bool {
+        match &self.link {
+            Link::Polling { get, post } => get.is_none() && post.is_none(),
+            _ => true,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NspState {
+    Disconnected,
+    Connecting,
+    Connected,
+}
+
+/// A packet of the `retries` queue.
+struct Queued {
+    packet: Encoded,
+    tx: Option<oneshot::Sender<Result<Args, AckError>>>,
+    timeout: Option<Duration>,
+    tries: u32,
+    pending: Option<(u64, Option<Instant>)>,
+}
+
+/// What the driver knows of one namespace socket.
+struct Nsp {
+    shared: Arc<Shared>,
+    active: bool,
+    state: NspState,
+    id: Option<String>,
+    pid: Option<String>,
+    last_offset: Option<String>,
+    recovered: bool,
+    next_ack_id: u64,
+    acks: HashMap<u64, oneshot::Sender<Result<Args, AckError>>>,
+    send_buffer: VecDeque<(Encoded, Option<u64>)>,
+    receive_buffer: VecDeque<Packet>,
+    queue: VecDeque<Queued>,
+    connect_generation: u64,
+}
+
+impl Nsp {
+    fn new(shared: Arc<Shared>) -> Self {
+        Nsp {
+            shared,
+            active: false,
+            state: NspState::Disconnected,
+            id: None,
+            pid: None,
+            last_offset: None,
+            recovered: false,
+            next_ack_id: 0,
+            acks: HashMap::new(),
+            send_buffer: VecDeque::new(),
+            receive_buffer: VecDeque::new(),
+            queue: VecDeque::new(),
+            connect_generation: 0,
+        }
+    }
+
+    fn sync(&self) {
+        if let Ok(mut s) = self.shared.status.lock() {
+            *s = Status {
+                id: self.id.clone(),
+                connected: self.state == NspState::Connected,
+                recovered: self.recovered,
+                active: self.active,
+            };
+        }
+    }
+
+    fn take_ack_id(&mut self) -> u64 {
+        let id = self.next_ack_id;
+        self.next_ack_id = self.next_ack_id.wrapping_add(1) % ferrio_proto::socket::MAX_ACK_ID;
+        id
+    }
+
+    /// Fails the acks of packets already sent (`socket has been disconnected`); those still
+    /// in the offline buffer keep waiting, as in `socket.io-client`.
+    fn fail_sent_acks(&mut self) {
+        let buffered: Vec<u64> = self.send_buffer.iter().filter_map(|(_, id)| *id).collect();
+        let ids: Vec<u64> = self
+            .acks
+            .keys()
+            .copied()
+            .filter(|id| !buffered.contains(id))
+            .collect();
+        for id in ids {
+            if let Some(tx) = self.acks.remove(&id) {
+                let _ = tx.send(Err(AckError::Disconnected));
+            }
+        }
+        for q in &mut self.queue {
+            q.pending = None;
+        }
+    }
+}
+
+/// The connection's task.
+pub(crate) struct Driver {
+    config: Arc<Config>,
+    endpoint: Endpoint,
+    cmd_rx: mpsc::Receiver<Command>,
+    cmd_tx: mpsc::WeakSender<Command>,
+    internal_tx: mpsc::UnboundedSender<Internal>,
+    internal_rx: mpsc::UnboundedReceiver<Internal>,
+    registry: Registry,
+    sockets: HashMap<Arc<str>, Nsp>,
+    conn: Option<Conn>,
+    reconnect_at: Option<Instant>,
+    attempts: u32,
+    generation: u64,
+    rng: StdRng,
+    ack_deadlines: BinaryHeap<Reverse<(Instant, Arc<str>, u64)>>,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        config: Arc<Config>,
+        endpoint: Endpoint,
+        cmd_rx: mpsc::Receiver<Command>,
+        cmd_tx: mpsc::WeakSender<Command>,
+        registry: Registry,
+    ) -> Self {
+        let (internal_tx, internal_rx) = mpsc::unbounded_channel();
+        let rng = match config.jitter_seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        };
+        Driver {
+            config,
+            endpoint,
+            cmd_rx,
+            cmd_tx,
+            internal_tx,
+            internal_rx,
+            registry,
+            sockets: HashMap::new(),
+            conn: None,
+            reconnect_at: None,
+            attempts: 0,
+            generation: 0,
+            rng,
+            ack_deadlines: BinaryHeap::new(),
+        }
+    }
+
+    /// Runs until every handle is dropped.
+    pub(crate) async fn run(mut self) {
+        loop {
+            self.pump().await;
+            let deadline = self.next_deadline();
+            let accept = self.conn.as_ref().is_none_or(|c| {
+                c.session.buffered() + self.config.max_attachments + 2
+                    < self.config.max_buffered_packets
+            });
+            let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(
+                deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
+            ));
+            tokio::select! {
+                Some(i) = self.internal_rx.recv() => self.on_internal(i),
+                cmd = self.cmd_rx.recv(), if accept => match cmd {
+                    Some(c) => self.on_command(c),
+                    None => {
+                        self.close_all();
+                        self.pump().await;
+                        return;
+                    }
+                },
+                io = poll_fn(|cx| match &mut self.conn {
+                    Some(c) => c.poll_io(cx),
+                    None => Poll::Pending,
+                }) => self.on_io(io),
+                () = sleep => self.on_timer(),
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- commands
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Connect { nsp } => self.connect_nsp(nsp),
+            Command::Disconnect { nsp } => self.disconnect_nsp(&nsp),
+            Command::CloseAll => self.close_all(),
+            Command::Emit {
+                nsp,
+                packet,
+                volatile,
+                ack,
+                reply,
+            } => {
+                let r = self.emit(nsp, packet, volatile, ack);
+                let _ = reply.send(r);
+            }
+            Command::Ack { nsp, packet } => {
+                if self
+                    .sockets
+                    .get(&nsp)
+                    .is_some_and(|n| n.state == NspState::Connected)
+                {
+                    self.send_packet(&packet);
+                }
+            }
+        }
+    }
+
+    fn on_internal(&mut self, i: Internal) {
+        match i {
+            Internal::Auth {
+                nsp,
+                generation,
+                value,
+            } => {
+                let Some(n) = self.sockets.get(&nsp) else {
+                    return;
+                };
+                if n.connect_generation == generation
+                    && n.state == NspState::Connecting
+                    && generation == self.generation
+                {
+                    self.send_connect(&nsp, Some(value));
+                }
+            }
+        }
+    }
+
+    fn nsp_entry(&mut self, nsp: &Arc<str>) -> Option<&mut Nsp> {
+        if !self.sockets.contains_key(nsp) {
+            let shared = self.registry.lock().ok()?.get(nsp).cloned()?;
+            self.sockets.insert(nsp.clone(), Nsp::new(shared));
+        }
+        self.sockets.get_mut(nsp)
+    }
+
+    fn connect_nsp(&mut self, nsp: Arc<str>) {
+        let Some(n) = self.nsp_entry(&nsp) else {
+            return;
+        };
+        if n.active {
+            return;
+        }
+        n.active = true;
+        n.sync();
+        match &self.conn {
+            Some(c) if c.session.is_open() => self.start_connect(&nsp),
+            Some(_) => {}
+            None if self.reconnect_at.is_some() => {}
+            None => self.open_engine(),
+        }
+    }
+
+    fn disconnect_nsp(&mut self, nsp: &Arc<str>) {
+        let Some(n) = self.sockets.get_mut(nsp) else {
+            return;
+        };
+        let was_connected = n.state == NspState::Connected;
+        n.active = false;
+        n.state = NspState::Disconnected;
+        n.id = None;
+        n.fail_sent_acks();
+        n.sync();
+        if was_connected {
+            let packet = encode_disconnect(nsp);
+            self.send_packet(&packet);
+            self.notify(
+                nsp,
+                SocketEvent::Disconnect(DisconnectReason::IoClientDisconnect),
+            );
+        }
+        self.maybe_close_engine();
+    }
+
+    fn close_all(&mut self) {
+        let names: Vec<Arc<str>> = self.sockets.keys().cloned().collect();
+        for nsp in names {
+            self.disconnect_nsp(&nsp);
+        }
+        self.reconnect_at = None;
+        if let Some(c) = &mut self.conn {
+            c.session.close();
+        }
+    }
+
+    /// Closes the connection when no namespace wants it any more (as `socket.io-client`).
+    fn maybe_close_engine(&mut self) {
+        if self.sockets.values().any(|n| n.active) {
+            return;
+        }
+        self.reconnect_at = None;
+        self.attempts = 0;
+        if let Some(c) = &mut self.conn {
+            c.session.close();
+        }
+    }
+
+    fn emit(
+        &mut self,
+        nsp: Arc<str>,
+        packet: Encoded,
+        volatile: bool,
+        ack: Option<AckRequest>,
+    ) -> Result<(), EmitError> {
+        let now = Instant::now();
+        let retries = self.config.retries.is_some();
+        let default_timeout = self.config.ack_timeout;
+        let max_acks = self.config.max_pending_acks;
+        let cap = self.config.send_buffer_capacity;
+        let Some(n) = self.nsp_entry(&nsp) else {
+            return Err(EmitError::Closed);
+        };
+        let connected = n.state == NspState::Connected;
+        if retries && !volatile {
+            if n.queue.len() >= cap {
+                return Err(EmitError::BufferFull);
+            }
+            let (tx, timeout) = match ack {
+                Some(a) => (Some(a.tx), a.timeout.or(default_timeout)),
+                None => (None, default_timeout),
+            };
+            n.queue.push_back(Queued {
+                packet,
+                tx,
+                timeout,
+                tries: 0,
+                pending: None,
+            });
+            self.drain_queue(&nsp, false, now);
+            return Ok(());
+        }
+        if volatile && !connected {
+            return Ok(());
+        }
+        if !connected && n.send_buffer.len() >= cap {
+            return Err(EmitError::BufferFull);
+        }
+        let mut id = None;
+        let mut packet = packet;
+        if let Some(a) = ack {
+            if n.acks.len() >= max_acks {
+                n.acks.retain(|_, tx| !tx.is_closed());
+                if n.acks.len() >= max_acks {
+                    return Err(EmitError::TooManyPendingAcks);
+                }
+            }
+            let ack_id = n.take_ack_id();
+            packet = with_ack_id(&packet, &nsp, ack_id);
+            n.acks.insert(ack_id, a.tx);
+            if let Some(t) = a.timeout.or(default_timeout) {
+                self.ack_deadlines
+                    .push(Reverse((now + t, nsp.clone(), ack_id)));
+            }
+            id = Some(ack_id);
+        }
+        let Some(n) = self.sockets.get_mut(&nsp) else {
+            return Err(EmitError::Closed);
+        };
+        if connected {
+            self.send_packet(&packet);
+        } else {
+            n.send_buffer.push_back((packet, id));
+        }
+        Ok(())
+    }
+
+    /// Sends the head of the `retries` queue if it is not in flight (or `force`).
+    fn drain_queue(&mut self, nsp: &Arc<str>, force: bool, now: Instant) {
+        let Some(n) = self.sockets.get_mut(nsp) else {
+            return;
+        };
+        if n.state != NspState::Connected {
+            return;
+        }
+        let id = n.next_ack_id;
+        let Some(head) = n.queue.front_mut() else {
+            return;
+        };
+        if head.pending.is_some() && !force {
+            return;
+        }
+        head.tries += 1;
+        head.pending = Some((id, head.timeout.map(|t| now + t)));
+        let packet = with_ack_id(&head.packet, nsp, id);
+        n.take_ack_id();
+        self.send_packet(&packet);
+    }
+
+    /// The head of the `retries` queue got its ack, or ran out of time.
+    fn complete_head(&mut self, nsp: &Arc<str>, result: Option<Args>, now: Instant) {
+        let retries = self.config.retries.unwrap_or(0);
+        let Some(n) = self.sockets.get_mut(nsp) else {
+            return;
+        };
+        let Some(head) = n.queue.front_mut() else {
+            return;
+        };
+        match result {
+            Some(args) => {
+                if let Some(head) = n.queue.pop_front()
+                    && let Some(tx) = head.tx
+                {
+                    let _ = tx.send(Ok(args));
+                }
+            }
+            None if head.tries > retries => {
+                if let Some(head) = n.queue.pop_front()
+                    && let Some(tx) = head.tx
+                {
+                    let _ = tx.send(Err(AckError::Timeout));
+                }
+            }
+            None => head.pending = None,
+        }
+        self.drain_queue(nsp, false, now);
+    }
+
+    // ---------------------------------------------------------------- engine
+
+    fn open_engine(&mut self) {
+        self.generation += 1;
+        self.reconnect_at = None;
+        let first = self
+            .config
+            .transports
+            .first()
+            .copied()
+            .unwrap_or(Transport::Polling);
+        let mut config = ClientSessionConfig::default();
+        config.handshake_timeout = self.config.timeout;
+        config.upgrade =
+            self.config.upgrade && self.config.transports.contains(&Transport::WebSocket);
+        config.max_buffered_packets = self.config.max_buffered_packets;
+        let (kind, link) = match first {
+            Transport::Polling => {
+                let ep = self.endpoint.clone();
+                let get: Fut<Bytes> = Box::pin(async move { ep.get(None).await });
+                (
+                    TransportKind::Polling,
+                    Link::Polling {
+                        get: Some(get),
+                        post: None,
+                    },
+                )
+            }
+            Transport::WebSocket => {
+                let ep = self.endpoint.clone();
+                (
+                    TransportKind::WebSocket,
+                    Link::WsConnecting(Box::pin(async move { ep.websocket(None).await })),
+                )
+            }
+        };
+        tracing::debug!(transport = kind.as_str(), "opening connection");
+        self.conn = Some(Conn {
+            session: ClientSession::new(config, kind, Instant::now()),
+            sid: None,
+            link,
+            probe: Probe::None,
+            decoder: Decoder::new({
+                let mut l = DecodeLimits::default();
+                l.max_attachments = self.config.max_attachments;
+                l
+            }),
+        });
+    }
+
+    /// Starts the CONNECT of a namespace (evaluating its auth).
+    fn start_connect(&mut self, nsp: &Arc<str>) {
+        let generation = self.generation;
+        let default_auth = self.config.auth.clone();
+        let Some(n) = self.sockets.get_mut(nsp) else {
+            return;
+        };
+        n.state = NspState::Connecting;
+        n.connect_generation = generation;
+        let auth = n
+            .shared
+            .auth
+            .lock()
+            .ok()
+            .and_then(|a| a.clone())
+            .unwrap_or(default_auth);
+        match auth {
+            Auth::None => self.send_connect(nsp, None),
+            Auth::Value(v) => self.send_connect(nsp, Some(v)),
+            Auth::Fn(f) => {
+                let tx = self.internal_tx.clone();
+                let nsp = nsp.clone();
+                tokio::spawn(async move {
+                    let value = f().await;
+                    let _ = tx.send(Internal::Auth {
+                        nsp,
+                        generation,
+                        value,
+                    });
+                });
+            }
+        }
+    }
+
+    fn send_connect(&mut self, nsp: &Arc<str>, auth: Option<Value>) {
+        let Some(n) = self.sockets.get(nsp) else {
+            return;
+        };
+        let packet = match (&n.pid, auth) {
+            (Some(pid), auth) => {
+                let mut obj = match auth {
+                    Some(Value::Object(m)) => m,
+                    _ => Map::new(),
+                };
+                obj.insert("pid".into(), Value::String(pid.clone()));
+                if let Some(o) = &n.last_offset {
+                    obj.insert("offset".into(), Value::String(o.clone()));
+                }
+                encode_connect(nsp, &obj)
+            }
+            (None, Some(v)) => encode_connect(nsp, &v),
+            (None, None) => encode_connect_empty(nsp),
+        };
+        self.send_packet(&packet);
+    }
+
+    /// Queues a Socket.IO packet (text then attachments) on the session.
+    fn send_packet(&mut self, packet: &Encoded) {
+        let Some(c) = &mut self.conn else {
+            return;
+        };
+        let frames = std::iter::once(Frame::Text(packet.text.clone()))
+            .chain(packet.attachments.iter().cloned().map(Frame::Binary));
+        for f in frames {
+            if let Err(e) = c.session.send(f) {
+                tracing::warn!(error = %e, "packet dropped");
+                return;
+            }
+        }
+    }
+
+    fn schedule_reconnect(&mut self) {
+        let c = &self.config;
+        if !c.reconnection || !self.sockets.values().any(|n| n.active) {
+            self.deactivate_all(None);
+            return;
+        }
+        if self.attempts >= c.reconnection_attempts {
+            tracing::debug!("reconnection failed");
+            self.attempts = 0;
+            let err = ConnectError::new(ConnectErrorKind::ReconnectFailed, "reconnection failed");
+            self.deactivate_all(Some(err));
+            return;
+        }
+        let delay = reconnect_delay(
+            self.attempts,
+            c.reconnection_delay,
+            c.reconnection_delay_max,
+            c.randomization_factor,
+            self.rng.random::<f64>(),
+        );
+        self.attempts += 1;
+        tracing::debug!(attempt = self.attempts, ?delay, "reconnecting");
+        self.reconnect_at = Some(Instant::now() + delay);
+    }
+
+    fn deactivate_all(&mut self, err: Option<ConnectError>) {
+        let names: Vec<Arc<str>> = self
+            .sockets
+            .iter()
+            .filter(|(_, n)| n.active)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for nsp in names {
+            if let Some(n) = self.sockets.get_mut(&nsp) {
+                n.active = false;
+                n.sync();
+            }
+            if let Some(e) = &err {
+                self.notify(&nsp, SocketEvent::ConnectError(e.clone()));
+            }
+        }
+    }
+
+    /// The session closed: notify the namespaces, close the transports, and reconnect if
+    /// wanted.
+    fn teardown(&mut self, reason: ClientCloseReason) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        self.generation += 1;
+        let was_open = conn.sid.is_some();
+        tracing::debug!(%reason, "connection closed");
+        flush_and_close(&self.endpoint, &mut conn, self.config.timeout);
+        let client_close = reason == ClientCloseReason::ForcedClose;
+        let names: Vec<Arc<str>> = self.sockets.keys().cloned().collect();
+        for nsp in &names {
+            let Some(n) = self.sockets.get_mut(nsp) else {
+                continue;
+            };
+            let was_connected = n.state == NspState::Connected;
+            n.state = NspState::Disconnected;
+            n.id = None;
+            n.fail_sent_acks();
+            n.sync();
+            if client_close {
+                continue;
+            }
+            if was_open {
+                if was_connected {
+                    let r = match &reason {
+                        ClientCloseReason::PingTimeout => DisconnectReason::PingTimeout,
+                        ClientCloseReason::ParseError => DisconnectReason::ParseError,
+                        ClientCloseReason::TransportError(_) => DisconnectReason::TransportError,
+                        _ => DisconnectReason::TransportClose,
+                    };
+                    self.notify(nsp, SocketEvent::Disconnect(r));
+                }
+            } else if n.active {
+                let kind = match reason {
+                    ClientCloseReason::HandshakeTimeout => ConnectErrorKind::Timeout,
+                    _ => ConnectErrorKind::Transport,
+                };
+                let message = match &reason {
+                    ClientCloseReason::TransportError(d) => d.clone(),
+                    other => other.as_str().to_owned(),
+                };
+                self.notify(
+                    nsp,
+                    SocketEvent::ConnectError(ConnectError::new(kind, message)),
+                );
+            }
+        }
+        if !client_close {
+            self.schedule_reconnect();
+        }
+    }
+
+    /// A Socket.IO protocol violation: the whole connection goes (`parse error`).
+    fn protocol_error(&mut self, detail: &str) {
+        tracing::warn!(detail, "invalid packet from the server");
+        if let Some(c) = &mut self.conn {
+            c.decoder.reset();
+        }
+        self.teardown(ClientCloseReason::ParseError);
+    }
+
+    // ---------------------------------------------------------------- I/O
+
+    fn on_io(&mut self, io: Io) {
+        let now = Instant::now();
+        let Some(c) = &mut self.conn else {
+            return;
+        };
+        match io {
+            Io::Get(Ok(body)) => c.session.handle_payload(now, body),
+            Io::Get(Err(e)) | Io::Post(Err(e)) => c.session.handle_transport_error(e.0),
+            Io::Post(Ok(())) => {}
+            Io::WsConnected(Ok(ws)) => c.link = Link::Ws(Box::new(ws)),
+            Io::WsConnected(Err(e)) => c.session.handle_transport_error(e.0),
+            Io::Ws(WsRead::Frame(f)) => c.session.handle_frame(now, f),
+            Io::Ws(WsRead::Closed) => c.session.handle_transport_closed(),
+            Io::Ws(WsRead::Error(e)) => c.session.handle_transport_error(e.0),
+            Io::ProbeConnected(Ok(ws)) => {
+                c.probe = Probe::Open(Box::new(ws));
+                c.session.handle_probe_open(now);
+            }
+            Io::ProbeConnected(Err(e)) => {
+                tracing::debug!(error = %e.0, "upgrade probe failed");
+                c.session.handle_probe_error();
+            }
+            Io::Probe(WsRead::Frame(f)) => c.session.handle_probe_frame(now, f),
+            Io::Probe(_) => c.session.handle_probe_error(),
+        }
+    }
+
+    fn on_timer(&mut self) {
+        let now = Instant::now();
+        if self.reconnect_at.is_some_and(|t| now >= t) && self.conn.is_none() {
+            self.open_engine();
+        }
+        if let Some(c) = &mut self.conn {
+            c.session.handle_timeout(now);
+        }
+        while let Some(Reverse((t, _, _))) = self.ack_deadlines.peek() {
+            if *t > now {
+                break;
+            }
+            if let Some(Reverse((_, nsp, id))) = self.ack_deadlines.pop()
+                && let Some(tx) = self.sockets.get_mut(&nsp).and_then(|n| n.acks.remove(&id))
+            {
+                let _ = tx.send(Err(AckError::Timeout));
+            }
+        }
+        let expired: Vec<Arc<str>> = self
+            .sockets
+            .iter()
+            .filter(|(_, n)| {
+                n.queue
+                    .front()
+                    .and_then(|q| q.pending)
+                    .and_then(|(_, d)| d)
+                    .is_some_and(|d| now >= d)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for nsp in expired {
+            self.complete_head(&nsp, None, now);
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let session = self.conn.as_ref().and_then(|c| c.session.poll_timeout());
+        let ack = self.ack_deadlines.peek().map(|Reverse((t, _, _))| *t);
+        let queue = self
+            .sockets
+            .values()
+            .filter_map(|n| n.queue.front().and_then(|q| q.pending).and_then(|(_, d)| d))
+            .min();
+        [session, ack, queue, self.reconnect_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Processes session events and writes output until nothing changes.
+    async fn pump(&mut self) {
+        loop {
+            while let Some(ev) = self.conn.as_mut().and_then(|c| c.session.poll_event()) {
+                self.on_session_event(ev).await;
+            }
+            let Some(c) = &mut self.conn else {
+                return;
+            };
+            let now = Instant::now();
+            let timeout = self.config.timeout;
+            // WebSocket output.
+            if let Link::Ws(ws) = &mut c.link {
+                let frames: Vec<Frame> = std::iter::from_fn(|| c.session.poll_transmit()).collect();
+                if !frames.is_empty()
+                    && let Err(e) = ws_write(ws, frames, timeout).await
+                {
+                    c.session.handle_transport_error(e.0);
+                    continue;
+                }
+            }
+            // Probe output.
+            if let Probe::Open(ws) = &mut c.probe {
+                let frames: Vec<Frame> =
+                    std::iter::from_fn(|| c.session.poll_probe_transmit()).collect();
+                if !frames.is_empty()
+                    && let Err(e) = ws_write(ws, frames, timeout).await
+                {
+                    tracing::debug!(error = %e.0, "upgrade probe failed");
+                    c.probe = Probe::None;
+                    c.session.handle_probe_error();
+                    continue;
+                }
+            }
+            // Polling requests.
+            if let (Link::Polling { get, post }, Some(sid)) = (&mut c.link, c.sid) {
+                if get.is_none() && c.session.wants_poll() {
+                    let ep = self.endpoint.clone();
+                    *get = Some(Box::pin(async move { ep.get(Some(sid)).await }));
+                }
+                if post.is_none()
+                    && let Some(body) = c.session.poll_payload()
+                {
+                    let ep = self.endpoint.clone();
+                    *post = Some(Box::pin(async move { ep.post(sid, body).await }));
+                }
+            }
+            // Upgrade.
+            if c.session.wants_probe()
+                && matches!(c.probe, Probe::None)
+                && let Some(sid) = c.sid
+            {
+                let ep = self.endpoint.clone();
+                c.probe = Probe::Connecting(Box::pin(async move { ep.websocket(Some(sid)).await }));
+            }
+            if c.session.is_pausing() && c.polling_idle() {
+                c.session.handle_polling_paused(now);
+                continue;
+            }
+            return;
+        }
+    }
+
+    async fn on_session_event(&mut self, ev: ClientEvent) {
+        match ev {
+            ClientEvent::Opened(open) => {
+                tracing::debug!(sid = %open.sid, "connection open");
+                if let Some(c) = &mut self.conn {
+                    c.sid = Some(open.sid);
+                }
+                self.attempts = 0;
+                let names: Vec<Arc<str>> = self
+                    .sockets
+                    .iter()
+                    .filter(|(_, n)| n.active)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for nsp in names {
+                    self.start_connect(&nsp);
+                }
+            }
+            ClientEvent::Message(Message::Text(t)) => {
+                let r = match &mut self.conn {
+                    Some(c) => c.decoder.handle_text(t),
+                    None => return,
+                };
+                match r {
+                    Ok(Some(p)) => self.on_packet(p),
+                    Ok(None) => {}
+                    Err(e) => self.protocol_error(&e.to_string()),
+                }
+            }
+            ClientEvent::Message(Message::Binary(b)) => {
+                let r = match &mut self.conn {
+                    Some(c) => c.decoder.handle_binary(b),
+                    None => return,
+                };
+                match r {
+                    Ok(Some(p)) => self.on_packet(p),
+                    Ok(None) => {}
+                    Err(e) => self.protocol_error(&e.to_string()),
+                }
+            }
+            ClientEvent::Upgraded => {
+                let timeout = self.config.timeout;
+                let Some(c) = &mut self.conn else {
+                    return;
+                };
+                let Probe::Open(mut ws) = std::mem::replace(&mut c.probe, Probe::None) else {
+                    return;
+                };
+                tracing::debug!("upgraded to websocket");
+                let frames: Vec<Frame> =
+                    std::iter::from_fn(|| c.session.poll_probe_transmit()).collect();
+                let r = ws_write(&mut ws, frames, timeout).await;
+                c.link = Link::Ws(ws);
+                if let Err(e) = r {
+                    c.session.handle_transport_error(e.0);
+                }
+            }
+            ClientEvent::UpgradeFailed => {
+                if let Some(c) = &mut self.conn {
+                    c.probe = Probe::None;
+                }
+            }
+            ClientEvent::Closed(reason) => self.teardown(reason),
+        }
+    }
+
+    // ---------------------------------------------------------------- Socket.IO
+
+    fn on_packet(&mut self, packet: Packet) {
+        let now = Instant::now();
+        let nsp: Arc<str> = Arc::from(packet.nsp.as_str());
+        let receive_cap = self.config.receive_buffer_capacity;
+        let Some(n) = self.sockets.get_mut(&nsp) else {
+            tracing::debug!(nsp = %nsp, "packet for an unknown namespace ignored");
+            return;
+        };
+        match packet.data {
+            PacketData::Connect(payload) => {
+                if n.state != NspState::Connecting {
+                    return;
+                }
+                #[derive(Deserialize)]
+                struct Reply {
+                    sid: String,
+                    pid: Option<String>,
+                }
+                let reply = payload.and_then(|p| serde_json::from_slice::<Reply>(&p).ok());
+                let Some(reply) = reply else {
+                    n.state = NspState::Disconnected;
+                    n.active = false;
+                    n.sync();
+                    let err = ConnectError::new(
+                        ConnectErrorKind::Server,
+                        "It seems you are trying to reach a Socket.IO server in v2.x with a v3.x client, but they are not compatible",
+                    );
+                    self.notify(&nsp, SocketEvent::ConnectError(err));
+                    return self.maybe_close_engine();
+                };
+                n.recovered = reply.pid.is_some() && reply.pid == n.pid;
+                n.pid = reply.pid;
+                n.id = Some(reply.sid.clone());
+                n.state = NspState::Connected;
+                n.sync();
+                let info = ConnectInfo {
+                    id: reply.sid,
+                    recovered: n.recovered,
+                };
+                let received: Vec<Packet> = n.receive_buffer.drain(..).collect();
+                let buffered: Vec<Encoded> = n.send_buffer.drain(..).map(|(p, _)| p).collect();
+                for p in received {
+                    self.on_packet(p);
+                }
+                for p in &buffered {
+                    self.send_packet(p);
+                }
+                self.drain_queue(&nsp, true, now);
+                self.notify(&nsp, SocketEvent::Connect(info));
+            }
+            PacketData::ConnectError(payload) => {
+                #[derive(Deserialize)]
+                struct Refusal {
+                    message: Option<String>,
+                    data: Option<Value>,
+                }
+                let (message, data) = match serde_json::from_slice::<Refusal>(&payload) {
+                    Ok(r) => (r.message.unwrap_or_default(), r.data),
+                    // v2 servers send a plain string.
+                    Err(_) => (
+                        serde_json::from_slice::<String>(&payload).unwrap_or_default(),
+                        None,
+                    ),
+                };
+                n.state = NspState::Disconnected;
+                n.active = false;
+                n.fail_sent_acks();
+                n.sync();
+                let err = ConnectError {
+                    kind: ConnectErrorKind::Server,
+                    message,
+                    data,
+                };
+                self.notify(&nsp, SocketEvent::ConnectError(err));
+                self.maybe_close_engine();
+            }
+            PacketData::Disconnect => {
+                if n.state == NspState::Disconnected {
+                    return;
+                }
+                n.state = NspState::Disconnected;
+                n.active = false;
+                n.id = None;
+                n.fail_sent_acks();
+                n.sync();
+                self.notify(
+                    &nsp,
+                    SocketEvent::Disconnect(DisconnectReason::IoServerDisconnect),
+                );
+                self.maybe_close_engine();
+            }
+            PacketData::Event { name, args, id } => {
+                if n.state != NspState::Connected {
+                    if n.receive_buffer.len() < receive_cap {
+                        n.receive_buffer.push_back(Packet {
+                            nsp: packet.nsp,
+                            data: PacketData::Event { name, args, id },
+                        });
+                    } else {
+                        tracing::warn!(nsp = %nsp, "receive buffer full: event dropped");
+                    }
+                    return;
+                }
+                if n.pid.is_some()
+                    && let Some(offset) = last_string(&args)
+                {
+                    n.last_offset = Some(offset);
+                }
+                let ack = match (id, self.cmd_tx.upgrade()) {
+                    (Some(id), Some(tx)) => Some(AckSender::new(nsp.clone(), id, tx)),
+                    _ => None,
+                };
+                self.dispatch(&nsp, Event::new(name, args, ack));
+            }
+            PacketData::Ack { args, id } => {
+                let Some(id) = id else {
+                    return;
+                };
+                let is_head = n
+                    .queue
+                    .front()
+                    .and_then(|q| q.pending)
+                    .is_some_and(|(pending, _)| pending == id);
+                if is_head {
+                    self.complete_head(&nsp, Some(args), now);
+                } else if let Some(tx) = n.acks.remove(&id) {
+                    let _ = tx.send(Ok(args));
+                }
+            }
+        }
+    }
+
+    /// Hands an event to its handlers (each on its own task) and to the event streams.
+    fn dispatch(&mut self, nsp: &Arc<str>, event: Event) {
+        let Some(n) = self.sockets.get(nsp) else {
+            return;
+        };
+        let handlers = match n.shared.listeners.read() {
+            Ok(l) => l
+                .events
+                .get(event.name())
+                .into_iter()
+                .flatten()
+                .chain(l.any.iter())
+                .cloned()
+                .collect::<Vec<_>>(),
+            Err(_) => Vec::new(),
+        };
+        for h in handlers {
+            tokio::spawn(h(event.clone()));
+        }
+        self.send_to_streams(nsp, SocketEvent::Event(event));
+    }
+
+    /// Reports a lifecycle event to the listeners and streams of a socket.
+    fn notify(&mut self, nsp: &Arc<str>, event: SocketEvent) {
+        let Some(n) = self.sockets.get(nsp) else {
+            return;
+        };
+        if let Ok(l) = n.shared.listeners.read() {
+            match &event {
+                SocketEvent::Connect(info) => {
+                    for h in &l.connect {
+                        tokio::spawn(h(info.clone()));
+                    }
+                }
+                SocketEvent::ConnectError(e) => {
+                    for h in &l.connect_error {
+                        tokio::spawn(h(e.clone()));
+                    }
+                }
+                SocketEvent::Disconnect(r) => {
+                    for h in &l.disconnect {
+                        tokio::spawn(h(r.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.send_to_streams(nsp, event);
+    }
+
+    fn send_to_streams(&mut self, nsp: &Arc<str>, event: SocketEvent) {
+        let Some(n) = self.sockets.get(nsp) else {
+            return;
+        };
+        let mut closed = false;
+        if let Ok(l) = n.shared.listeners.read() {
+            for s in &l.streams {
+                match s.tx.try_send(event.clone()) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        s.lagged.fetch_add(1, Ordering::AcqRel);
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => closed = true,
+                }
+            }
+        }
+        if closed && let Ok(mut l) = n.shared.listeners.write() {
+            l.streams.retain(|s| !s.tx.is_closed());
+        }
+    }
+}
+
+/// Writes what the closed session still has queued, then closes its transports, on a task of
+/// its own (bounded by `timeout`).
+fn flush_and_close(endpoint: &Endpoint, conn: &mut Conn, timeout: Duration) {
+    let link = std::mem::replace(
+        &mut conn.link,
+        Link::Polling {
+            get: None,
+            post: None,
+        },
+    );
+    conn.probe = Probe::None;
+    match link {
+        Link::Polling { post, .. } => {
+            let Some(sid) = conn.sid else {
+                return;
+            };
+            let bodies: Vec<Bytes> = std::iter::from_fn(|| conn.session.poll_payload()).collect();
+            if bodies.is_empty() {
+                return;
+            }
+            let ep = endpoint.clone();
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(timeout, async move {
+                    if let Some(p) = post {
+                        let _ = p.await;
+                    }
+                    for b in bodies {
+                        let _ = ep.post(sid, b).await;
+                    }
+                })
+                .await;
+            });
+        }
+        Link::Ws(mut ws) => {
+            let frames: Vec<Frame> = std::iter::from_fn(|| conn.session.poll_transmit()).collect();
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(timeout, async move {
+                    let _ = ws_write(&mut ws, frames, timeout).await;
+                    let _ = ws.close(None).await;
+                })
+                .await;
+            });
+        }
+        Link::WsConnecting(_) => {}
+    }
+}
+
+/// The packet with `id` written as its ack id (after the namespace, before the JSON).
+pub(crate) fn with_ack_id(packet: &Encoded, nsp: &str, id: u64) -> Encoded {
+    let text = &packet.text;
+    let mut at = 2;
+    if !packet.attachments.is_empty() {
+        at += packet.attachments.len().to_string().len() + 1;
+    }
+    if nsp != "/" {
+        at += nsp.len() + 1;
+    }
+    let at = at.min(text.len());
+    let digits = id.to_string();
+    let mut out = BytesMut::with_capacity(text.len() + digits.len());
+    out.put_slice(&text[..at]);
+    out.put_slice(digits.as_bytes());
+    out.put_slice(&text[at..]);
+    Encoded {
+        text: out.freeze(),
+        attachments: packet.attachments.clone(),
+    }
+}
+
+/// The last argument, if it is a string (a connection state recovery offset).
+fn last_string(args: &Args) -> Option<String> {
+    match args {
+        Args::Text(raw) => {
+            let last = raw.last()?;
+            if last.first() != Some(&b'"') {
+                return None;
+            }
+            serde_json::from_slice(last).ok()
+        }
+        Args::Binary { values, .. } => match values.last()? {
+            Value::String(s) => Some(s.clone()),
+            _ => None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use ferrio_proto::socket::encode_event;
+
+    use super::*;
+
+    #[test]
+    fn ack_ids_are_spliced_where_the_encoder_puts_them() {
+        let bin = Bytes::from_static(&[1, 2]);
+        for nsp in ["/", "/admin"] {
+            for id in [0u64, 7, 123_456] {
+                let plain = encode_event(nsp, None, "ev", &("x", 1)).unwrap();
+                let expected = encode_event(nsp, Some(id), "ev", &("x", 1)).unwrap();
+                assert_eq!(with_ack_id(&plain, nsp, id), expected);
+                let plain = encode_event(nsp, None, "ev", &(bin.clone(), "y")).unwrap();
+                let expected = encode_event(nsp, Some(id), "ev", &(bin.clone(), "y")).unwrap();
+                assert_eq!(with_ack_id(&plain, nsp, id), expected);
+            }
+        }
+    }
+
+    #[test]
+    fn last_string_argument_is_the_offset() {
+        let args = Args::Text(vec![
+            Bytes::from_static(b"1"),
+            Bytes::from_static(b"\"Q8\""),
+        ]);
+        assert_eq!(last_string(&args).as_deref(), Some("Q8"));
+        let args = Args::Text(vec![Bytes::from_static(b"\"a\""), Bytes::from_static(b"2")]);
+        assert_eq!(last_string(&args), None);
+        assert_eq!(last_string(&Args::empty()), None);
+    }
+}

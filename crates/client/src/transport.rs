@@ -1,0 +1,346 @@
+//! The two transports: HTTP long-polling (hyper) and WebSocket (tokio-tungstenite), with the
+//! cookie jar and TLS they share. Nothing here is public: the public API never shows hyper,
+//! rustls or tungstenite types.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::SinkExt;
+use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+use ferrio_proto::engine::{Frame, Sid};
+
+use crate::config::{Config, Transport};
+use crate::error::BuildError;
+
+/// A transport failure, for logs (it becomes the `transport error` reason).
+#[derive(Debug, Clone)]
+pub(crate) struct TransportError(pub(crate) String);
+
+impl<E: std::fmt::Display> From<E> for TransportError {
+    fn from(e: E) -> Self {
+        TransportError(e.to_string())
+    }
+}
+
+/// A cookie jar for one server: `name=value` pairs from `Set-Cookie`, sent back on every
+/// request (so a load balancer's sticky-session cookie works). Attributes are ignored: the
+/// client talks to one origin; an expired (`Max-Age=0`) cookie is removed.
+#[derive(Debug, Default)]
+pub(crate) struct CookieJar {
+    cookies: BTreeMap<String, String>,
+}
+
+impl CookieJar {
+    pub(crate) fn store(&mut self, headers: &HeaderMap) {
+        for value in headers.get_all(SET_COOKIE) {
+            let Ok(value) = value.to_str() else { continue };
+            let mut parts = value.split(';');
+            let Some((name, val)) = parts.next().and_then(|p| p.split_once('=')) else {
+                continue;
+            };
+            let name = name.trim();
+            if name.is_empty() || self.cookies.len() >= 64 && !self.cookies.contains_key(name) {
+                continue;
+            }
+            let expired = parts.any(|a| {
+                let a = a.trim().to_ascii_lowercase();
+                a == "max-age=0" || a.starts_with("max-age=-")
+            });
+            if expired {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), val.trim().to_owned());
+            }
+        }
+    }
+
+    pub(crate) fn header(&self) -> Option<HeaderValue> {
+        if self.cookies.is_empty() {
+            return None;
+        }
+        let s: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        HeaderValue::try_from(s.join("; ")).ok()
+    }
+}
+
+/// Everything needed to reach the server, shared by both transports.
+#[derive(Clone)]
+pub(crate) struct Endpoint {
+    config: Arc<Config>,
+    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    tls: Arc<rustls::ClientConfig>,
+    cookies: Arc<Mutex<CookieJar>>,
+    cache_buster: Arc<AtomicU64>,
+}
+
+pub(crate) type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+impl Endpoint {
+    pub(crate) fn new(config: Arc<Config>) -> Result<Self, BuildError> {
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        for der in &config.root_certificates {
+            roots
+                .add(rustls::pki_types::CertificateDer::from(der.clone()))
+                .map_err(|e| BuildError::Tls(e.to_string()))?;
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| BuildError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls.clone())
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let http = HyperClient::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        Ok(Endpoint {
+            config,
+            http,
+            tls: Arc::new(tls),
+            cookies: Arc::default(),
+            cache_buster: Arc::default(),
+        })
+    }
+
+    /// The Engine.IO URL for `transport`, with the session id once known.
+    pub(crate) fn uri(&self, transport: Transport, sid: Option<Sid>) -> String {
+        let c = &self.config;
+        let scheme = match (transport, c.secure) {
+            (Transport::Polling, false) => "http",
+            (Transport::Polling, true) => "https",
+            (Transport::WebSocket, false) => "ws",
+            (Transport::WebSocket, true) => "wss",
+        };
+        let authority = c.url.authority().map_or("", |a| a.as_str());
+        let mut url = format!("{scheme}://{authority}{}?", c.path);
+        for (k, v) in &c.query {
+            url.push_str(&encode_component(k));
+            url.push('=');
+            url.push_str(&encode_component(v));
+            url.push('&');
+        }
+        url.push_str("EIO=4&transport=");
+        url.push_str(match transport {
+            Transport::Polling => "polling",
+            Transport::WebSocket => "websocket",
+        });
+        if transport == Transport::Polling {
+            let t = self.cache_buster.fetch_add(1, Ordering::Relaxed);
+            url.push_str(&format!("&t={t:x}"));
+        }
+        if let Some(sid) = sid {
+            url.push_str("&sid=");
+            url.push_str(sid.as_str());
+        }
+        url
+    }
+
+    /// A polling GET: the response body.
+    pub(crate) async fn get(&self, sid: Option<Sid>) -> Result<Bytes, TransportError> {
+        let uri = self.uri(Transport::Polling, sid);
+        self.request(Method::GET, &uri, Bytes::new()).await
+    }
+
+    /// A polling POST of `body`.
+    pub(crate) async fn post(&self, sid: Sid, body: Bytes) -> Result<(), TransportError> {
+        let uri = self.uri(Transport::Polling, Some(sid));
+        let fut = self.request(Method::POST, &uri, body);
+        match tokio::time::timeout(self.config.timeout, fut).await {
+            Ok(r) => r.map(drop),
+            Err(_) => Err(TransportError("polling POST timed out".into())),
+        }
+    }
+
+    async fn request(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Bytes,
+    ) -> Result<Bytes, TransportError> {
+        let uri: Uri = uri.parse()?;
+        let mut req = Request::builder().method(method.clone()).uri(uri);
+        if let Some(h) = req.headers_mut() {
+            for (k, v) in &self.config.headers {
+                h.append(k, v.clone());
+            }
+            if method == Method::POST {
+                h.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain;charset=UTF-8"),
+                );
+            }
+            if let Some(c) = self.cookie_header() {
+                h.insert(COOKIE, c);
+            }
+        }
+        let req = req.body(Full::new(body))?;
+        let res = self.http.request(req).await?;
+        let (parts, body) = res.into_parts();
+        self.store_cookies(&parts.headers);
+        let body = Limited::new(body, self.config.max_message_size)
+            .collect()
+            .await
+            .map_err(|e| TransportError(format!("reading the response: {e}")))?
+            .to_bytes();
+        if parts.status != StatusCode::OK {
+            return Err(TransportError(format!(
+                "HTTP {} {}",
+                parts.status,
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            )));
+        }
+        Ok(body)
+    }
+
+    /// Opens a WebSocket (a direct connection, or a probe with `sid`).
+    pub(crate) async fn websocket(&self, sid: Option<Sid>) -> Result<WsStream, TransportError> {
+        let mut req = self.uri(Transport::WebSocket, sid).into_client_request()?;
+        for (k, v) in &self.config.headers {
+            req.headers_mut().append(k, v.clone());
+        }
+        if let Some(c) = self.cookie_header() {
+            req.headers_mut().insert(COOKIE, c);
+        }
+        let mut ws_config = WebSocketConfig::default();
+        ws_config.max_message_size = Some(self.config.max_message_size);
+        ws_config.max_frame_size = Some(self.config.max_message_size);
+        let connector = Connector::Rustls(self.tls.clone());
+        let fut = tokio_tungstenite::connect_async_tls_with_config(
+            req,
+            Some(ws_config),
+            true,
+            Some(connector),
+        );
+        let (stream, response) = match tokio::time::timeout(self.config.timeout, fut).await {
+            Ok(r) => r?,
+            Err(_) => return Err(TransportError("WebSocket connect timed out".into())),
+        };
+        self.store_cookies(response.headers());
+        Ok(stream)
+    }
+
+    fn cookie_header(&self) -> Option<HeaderValue> {
+        self.cookies.lock().ok().and_then(|jar| jar.header())
+    }
+
+    fn store_cookies(&self, headers: &HeaderMap) {
+        if let Ok(mut jar) = self.cookies.lock() {
+            jar.store(headers);
+        }
+    }
+}
+
+/// What a WebSocket read produced.
+pub(crate) enum WsRead {
+    Frame(Frame),
+    Closed,
+    Error(TransportError),
+}
+
+/// Turns one WebSocket message into an Engine.IO frame.
+pub(crate) fn ws_read(msg: Option<Result<WsMessage, tungstenite::Error>>) -> Option<WsRead> {
+    Some(match msg {
+        None | Some(Ok(WsMessage::Close(_))) => WsRead::Closed,
+        Some(Err(e)) => WsRead::Error(e.into()),
+        Some(Ok(WsMessage::Text(t))) => WsRead::Frame(Frame::Text(Bytes::from(t))),
+        Some(Ok(WsMessage::Binary(b))) => WsRead::Frame(Frame::Binary(b)),
+        // Pings are answered by tungstenite; pongs and raw frames carry nothing.
+        Some(Ok(_)) => return None,
+    })
+}
+
+/// Writes frames on a WebSocket and flushes once.
+pub(crate) async fn ws_write(
+    ws: &mut WsStream,
+    frames: Vec<Frame>,
+    timeout: Duration,
+) -> Result<(), TransportError> {
+    let write = async {
+        for f in frames {
+            let msg = match f {
+                // Frame text is UTF-8 by construction (our encoder writes JSON).
+                Frame::Text(t) => match tungstenite::Utf8Bytes::try_from(t) {
+                    Ok(s) => WsMessage::Text(s),
+                    Err(_) => return Err(TransportError("non UTF-8 text frame".into())),
+                },
+                Frame::Binary(b) => WsMessage::Binary(b),
+            };
+            ws.feed(msg).await?;
+        }
+        ws.flush().await?;
+        Ok(())
+    };
+    match tokio::time::timeout(timeout, write).await {
+        Ok(r) => r,
+        Err(_) => Err(TransportError("WebSocket write timed out".into())),
+    }
+}
+
+/// Percent-encodes a query component (RFC 3986 unreserved characters kept).
+fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_jar_keeps_name_value_pairs() {
+        let mut jar = CookieJar::default();
+        assert_eq!(jar.header(), None);
+        let mut h = HeaderMap::new();
+        h.append(
+            SET_COOKIE,
+            HeaderValue::from_static("io=abc; Path=/; HttpOnly"),
+        );
+        h.append(SET_COOKIE, HeaderValue::from_static("lb=node-2"));
+        jar.store(&h);
+        assert_eq!(jar.header().unwrap(), "io=abc; lb=node-2");
+        let mut h = HeaderMap::new();
+        h.append(SET_COOKIE, HeaderValue::from_static("io=gone; Max-Age=0"));
+        h.append(SET_COOKIE, HeaderValue::from_static("junk"));
+        jar.store(&h);
+        assert_eq!(jar.header().unwrap(), "lb=node-2");
+    }
+
+    #[test]
+    fn query_components_are_percent_encoded() {
+        assert_eq!(encode_component("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+        assert_eq!(encode_component("AZaz09-_.~"), "AZaz09-_.~");
+    }
+}
