@@ -1227,7 +1227,7 @@ fn flush_and_close(endpoint: &Endpoint, conn: &mut Conn, timeout: Duration) {
     );
     conn.probe = Probe::None;
     match link {
-        Link::Polling { post, .. } => {
+        Link::Polling { get, post } => {
             let Some(sid) = conn.sid else {
                 return;
             };
@@ -1246,6 +1246,9 @@ fn flush_and_close(endpoint: &Endpoint, conn: &mut Conn, timeout: Duration) {
                     }
                 })
                 .await;
+                // Dropped only now: an aborted pending GET makes the server close the
+                // session before it reads the namespace DISCONNECT and the close packet.
+                drop(get);
             });
         }
         Link::Ws(mut ws) => {

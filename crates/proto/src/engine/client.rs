@@ -170,6 +170,8 @@ pub struct ClientSession {
     outbox: VecDeque<Frame>,
     probe_outbox: VecDeque<Frame>,
     events: VecDeque<ClientEvent>,
+    /// A client close on polling: the close packet goes once the outbox is written.
+    close_packet_pending: bool,
 }
 
 impl ClientSession {
@@ -187,6 +189,7 @@ impl ClientSession {
             outbox: VecDeque::new(),
             probe_outbox: VecDeque::new(),
             events: VecDeque::new(),
+            close_packet_pending: false,
         }
     }
 
@@ -282,14 +285,14 @@ impl ClientSession {
 
     /// Closes the session from the client side. What is already queued is still to be
     /// written (as `engine.io-client` drains its write buffer first), followed on polling by a
-    /// close packet; on WebSocket the caller closes the socket after writing.
+    /// close packet in a POST of its own (Node handles a namespace DISCONNECT one tick later,
+    /// so a close packet in the same body would overtake it); on WebSocket the caller closes
+    /// the socket after writing.
     pub fn close(&mut self) {
         if self.state == State::Closed {
             return;
         }
-        if self.transport == TransportKind::Polling && self.open.is_some() {
-            self.outbox.push_back(Packet::Close.encode());
-        }
+        self.close_packet_pending = self.transport == TransportKind::Polling && self.open.is_some();
         self.set_closed(ClientCloseReason::ForcedClose);
     }
 
@@ -361,6 +364,10 @@ impl ClientSession {
     /// The body of the next polling POST, at most `max_payload` bytes (or one larger frame),
     /// or `None` when nothing is queued or polling is paused.
     pub fn poll_payload(&mut self) -> Option<Bytes> {
+        if self.outbox.is_empty() && self.close_packet_pending {
+            self.close_packet_pending = false;
+            return Some(Bytes::from_static(b"1"));
+        }
         if self.transport != TransportKind::Polling
             || matches!(self.upgrade, Upgrade::Pausing { .. })
             || self.outbox.is_empty()
@@ -502,6 +509,7 @@ impl ClientSession {
             return;
         }
         self.outbox.clear();
+        self.close_packet_pending = false;
         self.set_closed(reason);
     }
 
