@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use ferrio_engine::{CloseReason, EngineHandler, EngineSocket, Message, Sid};
 use ferrio_proto::socket::{Decoder, Encoded, PacketData, encode_connect, encode_connect_error};
 
+use crate::adapter::Room;
 use crate::handler::{ConnectParts, MessageParts};
 use crate::io::IoInner;
-use crate::socket::{DisconnectReason, SocketRef};
+use crate::socket::{DisconnectReason, Origin, SocketRef};
 
 /// The Engine.IO handler of a [`crate::SocketIo`].
 pub struct IoHandler {
@@ -201,8 +202,35 @@ impl IoHandler {
                 return;
             };
             slots.insert(nsp.clone(), Slot::Connecting);
+            let restored = ns.recovery.as_ref().and_then(|store| {
+                let pid = auth.get("pid")?.as_str()?;
+                let offset = auth.get("offset")?.as_str()?;
+                store
+                    .restore(pid, offset)
+                    .map(|r| (r, Sid::parse(pid).ok()))
+            });
+            let (origin, recovery) = match restored {
+                Some((r, pid)) => (
+                    Origin {
+                        id: r.sid,
+                        pid,
+                        recovered: true,
+                        extensions: r.extensions,
+                    },
+                    Some((r.rooms, r.missed)),
+                ),
+                None => (
+                    Origin {
+                        id: new_id(),
+                        pid: ns.recovery.as_ref().map(|_| new_id()),
+                        recovered: false,
+                        extensions: Default::default(),
+                    },
+                    None,
+                ),
+            };
             let socket = SocketRef::new(
-                new_id(),
+                origin,
                 ns,
                 engine.clone(),
                 engine.handshake().clone(),
@@ -210,7 +238,7 @@ impl IoHandler {
                 Arc::downgrade(&conn.shared),
             );
             let shared = conn.shared.clone();
-            tokio::spawn(run_connect(shared, socket, nsp, auth));
+            tokio::spawn(run_connect(shared, socket, nsp, auth, recovery));
         }
     }
 }
@@ -220,9 +248,21 @@ async fn run_connect(
     socket: SocketRef,
     nsp: String,
     auth: serde_json::Value,
+    recovery: Option<(Vec<Room>, Vec<Encoded>)>,
 ) {
     let handlers = socket.ns.handlers.clone();
-    for mw in handlers.middlewares() {
+    let skip = recovery.is_some()
+        && socket
+            .ns
+            .recovery
+            .as_ref()
+            .is_some_and(|s| s.config().skip_middlewares);
+    let middlewares = if skip {
+        Vec::new()
+    } else {
+        handlers.middlewares()
+    };
+    for mw in middlewares {
         if let Err(e) = mw(socket.clone()).await {
             tracing::debug!(sid = %socket.id(), %nsp, "connection refused by middleware: {e}");
             conn.slots().remove(&nsp);
@@ -242,10 +282,18 @@ async fn run_connect(
     socket.ns.insert(socket.clone());
     socket.join(socket.id().to_string());
     socket.0.set_connected();
-    conn.send(&encode_connect(
-        &nsp,
-        &serde_json::json!({ "sid": socket.id().as_str() }),
-    ));
+    if let Some((rooms, missed)) = recovery {
+        socket.join(rooms);
+        // Missed packets go before the CONNECT reply, as Node sends them.
+        for e in &missed {
+            let _ = socket.send_encoded(e, false);
+        }
+    }
+    let reply = match socket.0.pid() {
+        Some(pid) => serde_json::json!({ "sid": socket.id().as_str(), "pid": pid.as_str() }),
+        None => serde_json::json!({ "sid": socket.id().as_str() }),
+    };
+    conn.send(&encode_connect(&nsp, &reply));
     if let Some(h) = handlers.connect()
         && let Some(fut) = h.call(socket.clone(), &ConnectParts { auth })
     {

@@ -19,6 +19,7 @@ use crate::handler::{ConnectHandler, ErasedConnect};
 use crate::layer::{SocketIoLayer, SocketIoService};
 use crate::ns::{ConnectError, DynNamespace, Handlers, Matcher, MiddlewareFuture, Namespace};
 use crate::operators::{BroadcastOperator, IntoRooms};
+use crate::recovery::RecoveryConfig;
 use crate::socket::SocketRef;
 
 /// Server settings. Defaults are Node's (socket.io 4.8 / engine.io 6.6).
@@ -39,6 +40,8 @@ pub struct SocketIoConfig {
     pub max_concurrent_handlers: usize,
     /// Decoder limits (attachments per packet, JSON depth).
     pub decode_limits: DecodeLimits,
+    /// Connection state recovery; off by default (as in Node).
+    pub connection_state_recovery: Option<RecoveryConfig>,
 }
 
 impl Default for SocketIoConfig {
@@ -52,6 +55,7 @@ impl Default for SocketIoConfig {
             max_pending_events: 1024,
             max_concurrent_handlers: 128,
             decode_limits: DecodeLimits::default(),
+            connection_state_recovery: None,
         }
     }
 }
@@ -237,6 +241,12 @@ impl SocketIoBuilder {
     /// Most attachments in one packet. Default 10.
     pub fn max_attachments(mut self, n: usize) -> Self {
         self.config.decode_limits.max_attachments = n;
+        self
+    }
+
+    /// Turns on connection state recovery.
+    pub fn connection_state_recovery(mut self, config: RecoveryConfig) -> Self {
+        self.config.connection_state_recovery = Some(config);
         self
     }
 

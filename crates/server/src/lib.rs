@@ -44,6 +44,7 @@ mod io;
 mod layer;
 mod ns;
 mod operators;
+mod recovery;
 mod socket;
 mod worker;
 
@@ -64,6 +65,7 @@ pub use io::{NamespaceBuilder, SocketIo, SocketIoBuilder, SocketIoConfig};
 pub use layer::{SocketIoLayer, SocketIoService};
 pub use ns::{ConnectError, MiddlewareFuture};
 pub use operators::{BroadcastOperator, IntoRooms};
+pub use recovery::RecoveryConfig;
 pub use socket::{DisconnectReason, Extensions, Handshake, Socket, SocketEmitter, SocketRef};
 
 /// Why an emit failed.

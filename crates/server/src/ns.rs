@@ -12,6 +12,7 @@ use ferrio_proto::socket::MAX_ACK_ID;
 use crate::adapter::Adapter;
 use crate::handler::ErasedConnectHandler;
 use crate::io::IoShared;
+use crate::recovery::RecoveryStore;
 use crate::socket::SocketRef;
 
 /// A connection refused by a middleware: the client gets `CONNECT_ERROR {message, data}`.
@@ -78,6 +79,7 @@ pub(crate) struct Namespace {
     pub(crate) adapter: Arc<dyn Adapter>,
     ack_ids: AtomicU64,
     pub(crate) shared: Arc<IoShared>,
+    pub(crate) recovery: Option<RecoveryStore>,
 }
 
 impl Namespace {
@@ -88,6 +90,11 @@ impl Namespace {
             handlers,
             sockets: RwLock::new(HashMap::new()),
             ack_ids: AtomicU64::new(0),
+            recovery: shared
+                .config
+                .connection_state_recovery
+                .clone()
+                .map(RecoveryStore::new),
             shared,
         }
     }

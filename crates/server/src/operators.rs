@@ -146,7 +146,12 @@ impl BroadcastOperator {
     /// Emits to every target. A target whose queue is full is disconnected (or skipped with
     /// `volatile`); the broadcaster never waits for a slow client.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), SendError> {
-        let encoded = encode_event(&self.ns.name, None, event, data)?;
+        let mut encoded = encode_event(&self.ns.name, None, event, data)?;
+        if !self.opts.volatile
+            && let Some(store) = &self.ns.recovery
+        {
+            encoded = store.record(encoded, &self.opts);
+        }
         for socket in self.targets() {
             socket.notify_outgoing(event, &encoded);
             if let Err(e) = socket.send_encoded(&encoded, self.opts.volatile) {

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ack::{AckError, AckFuture, AckTable, AckTx};
-use crate::adapter::Room;
+use crate::adapter::{BroadcastOptions, Room};
 use crate::conn::ConnShared;
 use crate::handler::{
     DisconnectHandler, Erased, ErasedDisconnect, ErasedDisconnectHandler, ErasedMessageHandler,
@@ -225,8 +225,10 @@ pub struct Socket {
     on_disconnect: Mutex<Option<Arc<dyn ErasedDisconnectHandler>>>,
     on_disconnecting: Mutex<Option<Arc<dyn ErasedDisconnectHandler>>>,
     acks: Mutex<AckTable>,
-    extensions: Extensions,
+    extensions: Arc<Extensions>,
     connected: AtomicBool,
+    pid: Option<Sid>,
+    recovered: bool,
     work: worker::WorkSender,
     pub(crate) conn: Weak<ConnShared>,
 }
@@ -258,15 +260,29 @@ impl PartialEq for SocketRef {
     }
 }
 
+/// How a socket starts: fresh, or recovered from a lost connection.
+pub(crate) struct Origin {
+    pub(crate) id: Sid,
+    pub(crate) pid: Option<Sid>,
+    pub(crate) recovered: bool,
+    pub(crate) extensions: Arc<Extensions>,
+}
+
 impl SocketRef {
     pub(crate) fn new(
-        id: Sid,
+        origin: Origin,
         ns: Arc<Namespace>,
         engine: EngineSocket,
         engine_handshake: Arc<ferrio_engine::Handshake>,
         auth: serde_json::Value,
         conn: Weak<ConnShared>,
     ) -> Self {
+        let Origin {
+            id,
+            pid,
+            recovered,
+            extensions,
+        } = origin;
         let limits = &ns.shared.config;
         let work = worker::spawn(limits.max_pending_events, limits.max_concurrent_handlers);
         SocketRef(Arc::new(Socket {
@@ -284,8 +300,10 @@ impl SocketRef {
             on_disconnect: Mutex::new(None),
             on_disconnecting: Mutex::new(None),
             acks: Mutex::new(AckTable::default()),
-            extensions: Extensions::default(),
+            extensions,
             connected: AtomicBool::new(false),
+            pid,
+            recovered,
             work,
             conn,
         }))
@@ -466,6 +484,17 @@ impl Socket {
         &self.extensions
     }
 
+    /// Whether this socket was restored by connection state recovery (same id, rooms and
+    /// extensions as before the connection was lost).
+    pub fn recovered(&self) -> bool {
+        self.recovered
+    }
+
+    /// The private session id sent to the client when connection state recovery is on.
+    pub(crate) fn pid(&self) -> Option<Sid> {
+        self.pid
+    }
+
     /// The Engine.IO transport in use (`polling` or `websocket`).
     pub fn transport(&self) -> &'static str {
         self.engine.transport().as_str()
@@ -507,7 +536,14 @@ impl Socket {
         if !self.connected() {
             return Err(SendError::Closed);
         }
-        let encoded = encode_event(&self.ns.name, None, event, data)?;
+        let mut encoded = encode_event(&self.ns.name, None, event, data)?;
+        if !volatile && let Some(store) = &self.ns.recovery {
+            let opts = BroadcastOptions {
+                rooms: vec![Room::Owned(self.id.to_string())],
+                ..Default::default()
+            };
+            encoded = store.record(encoded, &opts);
+        }
         self.notify_outgoing(event, &encoded);
         self.send_encoded(&encoded, volatile)
     }
@@ -623,6 +659,11 @@ impl Socket {
         tracing::debug!(sid = %self.id, ns = %self.ns.name, %reason, "socket disconnected");
         self.ns.remove(self.id);
         lock(&self.acks).clear();
+        if let (Some(store), Some(pid)) = (&self.ns.recovery, self.pid)
+            && crate::recovery::is_recoverable(reason)
+        {
+            store.save(pid, self.id, self.rooms(), self.extensions.clone());
+        }
         let me = SocketRef(self.clone());
         let disconnecting = lock(&self.on_disconnecting).take();
         let disconnect = lock(&self.on_disconnect).take();

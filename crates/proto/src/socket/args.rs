@@ -52,6 +52,25 @@ impl Args {
         self.len() == 0
     }
 
+    /// Keeps the first `len` arguments (attachments stay; unused ones are not sent again).
+    pub fn truncate(&mut self, len: usize) {
+        match self {
+            Args::Text(raw) => raw.truncate(len),
+            Args::Binary { values, .. } => values.truncate(len),
+        }
+    }
+
+    /// Whether argument `i` is a binary attachment itself (not an object containing one).
+    pub fn is_binary(&self, i: usize) -> bool {
+        match self {
+            Args::Text(_) => false,
+            Args::Binary { values, .. } => matches!(
+                values.get(i),
+                Some(Value::Object(m)) if super::binary::placeholder_index(m).is_some()
+            ),
+        }
+    }
+
     /// Whether the arguments carry binary attachments.
     pub fn has_binary(&self) -> bool {
         matches!(self, Args::Binary { attachments, .. } if !attachments.is_empty())
