@@ -267,6 +267,9 @@ pub(crate) struct Driver {
     internal_rx: mpsc::UnboundedReceiver<Internal>,
     registry: Registry,
     sockets: HashMap<Arc<str>, Nsp>,
+    /// Namespaces in the order they were first used: CONNECTs after a reconnection go in
+    /// this order.
+    order: Vec<Arc<str>>,
     conn: Option<Conn>,
     reconnect_at: Option<Instant>,
     attempts: u32,
@@ -297,6 +300,7 @@ impl Driver {
             internal_rx,
             registry,
             sockets: HashMap::new(),
+            order: Vec::new(),
             conn: None,
             reconnect_at: None,
             attempts: 0,
@@ -386,10 +390,20 @@ impl Driver {
         }
     }
 
+    /// The namespaces in first-use order (only the active ones if `active`).
+    fn names(&self, active: bool) -> Vec<Arc<str>> {
+        self.order
+            .iter()
+            .filter(|k| self.sockets.get(*k).is_some_and(|n| n.active || !active))
+            .cloned()
+            .collect()
+    }
+
     fn nsp_entry(&mut self, nsp: &Arc<str>) -> Option<&mut Nsp> {
         if !self.sockets.contains_key(nsp) {
             let shared = self.registry.lock().ok()?.get(nsp).cloned()?;
             self.sockets.insert(nsp.clone(), Nsp::new(shared));
+            self.order.push(nsp.clone());
         }
         self.sockets.get_mut(nsp)
     }
@@ -433,7 +447,7 @@ impl Driver {
     }
 
     fn close_all(&mut self) {
-        let names: Vec<Arc<str>> = self.sockets.keys().cloned().collect();
+        let names = self.names(false);
         for nsp in names {
             self.disconnect_nsp(&nsp);
         }
@@ -722,12 +736,7 @@ impl Driver {
     }
 
     fn deactivate_all(&mut self, err: Option<ConnectError>) {
-        let names: Vec<Arc<str>> = self
-            .sockets
-            .iter()
-            .filter(|(_, n)| n.active)
-            .map(|(k, _)| k.clone())
-            .collect();
+        let names = self.names(true);
         for nsp in names {
             if let Some(n) = self.sockets.get_mut(&nsp) {
                 n.active = false;
@@ -750,7 +759,7 @@ impl Driver {
         tracing::debug!(%reason, "connection closed");
         flush_and_close(&self.endpoint, &mut conn, self.config.timeout);
         let client_close = reason == ClientCloseReason::ForcedClose;
-        let names: Vec<Arc<str>> = self.sockets.keys().cloned().collect();
+        let names = self.names(false);
         for nsp in &names {
             let Some(n) = self.sockets.get_mut(nsp) else {
                 continue;
@@ -951,12 +960,7 @@ impl Driver {
                     c.sid = Some(open.sid);
                 }
                 self.attempts = 0;
-                let names: Vec<Arc<str>> = self
-                    .sockets
-                    .iter()
-                    .filter(|(_, n)| n.active)
-                    .map(|(k, _)| k.clone())
-                    .collect();
+                let names = self.names(true);
                 for nsp in names {
                     self.start_connect(&nsp);
                 }

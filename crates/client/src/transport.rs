@@ -267,6 +267,25 @@ pub(crate) enum WsRead {
 pub(crate) fn ws_read(msg: Option<Result<WsMessage, tungstenite::Error>>) -> Option<WsRead> {
     Some(match msg {
         None | Some(Ok(WsMessage::Close(_))) => WsRead::Closed,
+        // A connection that ends without a close frame (a killed server) is a close too, as
+        // the `close` event of a browser WebSocket (code 1006) for `engine.io-client`.
+        Some(Err(
+            tungstenite::Error::ConnectionClosed
+            | tungstenite::Error::AlreadyClosed
+            | tungstenite::Error::Protocol(
+                tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+            ),
+        )) => WsRead::Closed,
+        Some(Err(tungstenite::Error::Io(e)))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            WsRead::Closed
+        }
         Some(Err(e)) => WsRead::Error(e.into()),
         Some(Ok(WsMessage::Text(t))) => WsRead::Frame(Frame::Text(Bytes::from(t))),
         Some(Ok(WsMessage::Binary(b))) => WsRead::Frame(Frame::Binary(b)),

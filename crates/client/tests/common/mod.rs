@@ -108,3 +108,34 @@ pub async fn event(events: &mut EventStream, name: &str) -> Value {
     })
     .await
 }
+
+impl NodeServer {
+    /// Every line up to and including the first that starts with `prefix`.
+    pub async fn lines_until(&mut self, prefix: &str) -> Vec<String> {
+        let node = &mut self.node;
+        let wait = async {
+            let mut lines = Vec::new();
+            while let Some(line) = node.line().await {
+                let done = line.starts_with(prefix);
+                lines.push(line);
+                if done {
+                    return lines;
+                }
+            }
+            panic!("node ended before printing {prefix:?}: {lines:?}");
+        };
+        match tokio::time::timeout(Duration::from_secs(SECS), wait).await {
+            Ok(v) => v,
+            Err(_) => panic!("timed out waiting for node to print {prefix:?}"),
+        }
+    }
+}
+
+/// Waits for a disconnect, returning its reason.
+pub async fn disconnected(events: &mut EventStream) -> ferrio_client::DisconnectReason {
+    until(events, "disconnect", |e| match e {
+        SocketEvent::Disconnect(r) => Some(r),
+        _ => None,
+    })
+    .await
+}
