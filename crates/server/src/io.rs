@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use crate::SendError;
 use crate::ack::AckStream;
 use crate::adapter::{Adapter, LocalAdapter};
+use crate::client_bundle::ClientBundle;
 use crate::conn::IoHandler;
 use crate::handler::{ConnectHandler, ErasedConnect};
 use crate::layer::{SocketIoLayer, SocketIoService};
@@ -42,6 +43,9 @@ pub struct SocketIoConfig {
     pub decode_limits: DecodeLimits,
     /// Connection state recovery; off by default (as in Node).
     pub connection_state_recovery: Option<RecoveryConfig>,
+    /// The JavaScript client served under the path (Node's `serveClient`). Default none:
+    /// unlike Node, the server does not ship the bundle; see [`ClientBundle::from_dir`].
+    pub serve_client: Option<ClientBundle>,
 }
 
 impl Default for SocketIoConfig {
@@ -56,6 +60,7 @@ impl Default for SocketIoConfig {
             max_concurrent_handlers: 128,
             decode_limits: DecodeLimits::default(),
             connection_state_recovery: None,
+            serve_client: None,
         }
     }
 }
@@ -250,6 +255,13 @@ impl SocketIoBuilder {
         self
     }
 
+    /// Serves the JavaScript client (`<path>socket.io.js`, `socket.io.min.js`, ...) from this
+    /// bundle, like Node's `serveClient`.
+    pub fn serve_client(mut self, bundle: ClientBundle) -> Self {
+        self.config.serve_client = Some(bundle);
+        self
+    }
+
     /// A value for the [`crate::State`] extractor (one per type).
     pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
         self.state.0.insert(TypeId::of::<T>(), Box::new(value));
@@ -302,7 +314,12 @@ impl SocketIo {
 
     /// A tower layer serving this server in front of another service.
     pub fn layer(&self) -> SocketIoLayer {
-        SocketIoLayer::new(self.engine.layer())
+        let config = &self.inner.shared.config;
+        SocketIoLayer::new(
+            self.engine.layer(),
+            config.serve_client.clone(),
+            &config.engine.path,
+        )
     }
 
     /// A service serving this server alone; other paths get 404.

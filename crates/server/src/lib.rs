@@ -38,6 +38,7 @@
 
 mod ack;
 pub mod adapter;
+mod client_bundle;
 mod conn;
 mod handler;
 mod io;
@@ -50,6 +51,7 @@ mod worker;
 
 pub use ack::{AckError, AckFuture, AckSender, AckStream};
 pub use adapter::{Adapter, BroadcastOptions, LocalAdapter, Room};
+pub use client_bundle::{CLIENT_FILES, ClientBundle, ClientBundleError};
 pub use conn::IoHandler;
 pub use ferrio_engine::{
     AllowRequest, AllowedOrigins, CookieConfig, CorsConfig, EngineConfig,
@@ -62,7 +64,7 @@ pub use handler::{
     State, TryData,
 };
 pub use io::{NamespaceBuilder, SocketIo, SocketIoBuilder, SocketIoConfig};
-pub use layer::{SocketIoLayer, SocketIoService};
+pub use layer::{SocketIoFuture, SocketIoLayer, SocketIoService};
 pub use ns::{ConnectError, MiddlewareFuture};
 pub use operators::{BroadcastOperator, IntoRooms};
 pub use recovery::RecoveryConfig;
