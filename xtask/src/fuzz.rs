@@ -14,10 +14,11 @@ use std::process::{Command, Stdio};
 use crate::util::{Step, cargo, root, run};
 
 /// Each target with the name of its step.
-const TARGETS: [(&str, &str); 3] = [
+const TARGETS: [(&str, &str); 4] = [
     ("engine_packet", "fuzz engine_packet"),
     ("engine_payload", "fuzz engine_payload"),
     ("engine_session", "fuzz engine_session"),
+    ("socket_packet", "fuzz socket_packet"),
 ];
 
 /// Seconds per target when `FERRIO_FUZZ_SECONDS` is not set.
@@ -40,7 +41,10 @@ pub fn smoke() -> Result<(), String> {
 
     let fuzz = root().join("fuzz");
     let max_time = format!("-max_total_time={seconds}");
-    let dict = format!("-dict={}", fuzz.join("engine.dict").display());
+    let dict_for = |target: &str| {
+        let family = target.split('_').next().unwrap_or("engine");
+        format!("-dict={}", fuzz.join(format!("{family}.dict")).display())
+    };
     for (target, step) in TARGETS {
         let corpus = fuzz.join("corpus").join(target);
         std::fs::create_dir_all(&corpus)
@@ -52,6 +56,7 @@ pub fn smoke() -> Result<(), String> {
         if seeds.is_dir() {
             cmd.arg(&seeds);
         }
+        let dict = dict_for(target);
         cmd.args(["--", &max_time, "-rss_limit_mb=2048", &dict]);
         run(Step::new(step, cmd)).map_err(|e| {
             format!(
