@@ -773,6 +773,11 @@ impl Driver {
                 continue;
             }
             if was_open {
+                if n.active && !was_connected {
+                    // A CONNECT was under way: it failed with the connection.
+                    let err = ConnectError::new(ConnectErrorKind::Transport, reason.as_str());
+                    self.notify(nsp, SocketEvent::ConnectError(err));
+                }
                 if was_connected {
                     let r = match &reason {
                         ClientCloseReason::PingTimeout => DisconnectReason::PingTimeout,
