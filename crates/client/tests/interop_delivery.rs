@@ -224,3 +224,54 @@ async fn connection_state_recovery_restores_the_session() {
         .unwrap();
     assert_eq!(v, json!("still here"));
 }
+
+#[tokio::test]
+async fn a_slow_event_stream_reports_what_it_dropped() {
+    let server = NodeServer::start_default().await;
+    let client = server.client().event_stream_capacity(4).build().unwrap();
+    let socket = client.socket("/");
+    // A handler sees every event; it tells when all 50 have arrived.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    socket.on("seq", move |ev| {
+        let tx = tx.clone();
+        async move {
+            if ev.data::<i64>().unwrap() == 49 {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let (ctx, mut crx) = tokio::sync::mpsc::unbounded_channel();
+    socket.on_connect(move |_| {
+        let ctx = ctx.clone();
+        async move {
+            let _ = ctx.send(());
+        }
+    });
+    let mut events = socket.events();
+    socket.connect().await.unwrap();
+    // Wait for the connection without reading the stream.
+    ferrio_testkit::within(10, "connect", crx.recv())
+        .await
+        .unwrap();
+    socket.emit("emit-offsets", &50).await.unwrap();
+    ferrio_testkit::within(10, "the 50 events", rx.recv())
+        .await
+        .unwrap();
+    // Connect, welcome and two events fit; the other 48 are reported as dropped.
+    assert!(matches!(
+        common::next(&mut events).await,
+        SocketEvent::Connect(_)
+    ));
+    let mut names = Vec::new();
+    for _ in 0..3 {
+        match common::next(&mut events).await {
+            SocketEvent::Event(e) => names.push(e.name().to_owned()),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(names, ["welcome", "seq", "seq"]);
+    assert!(matches!(
+        common::next(&mut events).await,
+        SocketEvent::Lagged(48)
+    ));
+}
