@@ -6,6 +6,8 @@
 //   pingInterval  / pingTimeout   engine.io heartbeat, in ms (defaults 25000 / 20000)
 //   transports    server transports (default ["polling", "websocket"])
 //   recovery      enable connectionStateRecovery (default false)
+//   tls           {key, cert} in PEM: serve HTTPS / WSS
+//   tracePackets  print every Engine.IO packet received (debugging)
 //
 // Prints, one per line, what the tests wait for:
 //   listening <port>
@@ -29,6 +31,7 @@
 //   emit-offsets (count)     emits "seq" count times (with offsets when recovery is on)
 
 import { createServer } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import { Server } from "socket.io";
 
 const opts = JSON.parse(process.argv[2] ?? "{}");
@@ -41,7 +44,7 @@ function json(args) {
   });
 }
 
-const httpServer = createServer();
+const httpServer = opts.tls ? createTlsServer({ key: opts.tls.key, cert: opts.tls.cert }) : createServer();
 const io = new Server(httpServer, {
   pingInterval: opts.pingInterval ?? 25000,
   pingTimeout: opts.pingTimeout ?? 20000,

@@ -31,9 +31,17 @@ use crate::error::BuildError;
 #[derive(Debug, Clone)]
 pub(crate) struct TransportError(pub(crate) String);
 
-impl<E: std::fmt::Display> From<E> for TransportError {
+impl<E: std::error::Error> From<E> for TransportError {
+    /// The error and its sources (`client error (Connect): invalid peer certificate: ...`).
     fn from(e: E) -> Self {
-        TransportError(e.to_string())
+        let mut msg = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            source = s.source();
+        }
+        TransportError(msg)
     }
 }
 
