@@ -1,6 +1,8 @@
 //! Ferrio's task runner. `cargo xtask test` runs every check and test, installing what it needs
-//! first; `cargo xtask ci` is the same (what `.ci/run` calls).
+//! first; `cargo xtask ci` is the same (what `.ci/run` calls); `cargo xtask chat [args]` starts
+//! the chat app.
 
+mod chat;
 mod fuzz;
 mod util;
 
@@ -14,8 +16,9 @@ fn main() -> ExitCode {
         Some("test") | Some("ci") => test(),
         Some("fuzz-smoke") => fuzz::smoke(),
         Some("npm") => npm_ci(),
+        Some("chat") => chat::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|ci|fuzz-smoke|npm>");
+            eprintln!("usage: cargo xtask <test|ci|chat [args]|fuzz-smoke|npm>");
             return ExitCode::from(2);
         }
     };
@@ -44,6 +47,7 @@ fn test() -> Result<(), String> {
         ]),
     ))?;
     npm_ci()?;
+    chat::install_chromium()?;
     run(Step::new(
         "build test servers",
         cargo(["build", "--release", "--bins"]),
@@ -58,7 +62,13 @@ fn test() -> Result<(), String> {
 
 /// Installs the pinned JS packages of `interop/` when they are missing or stale.
 fn npm_ci() -> Result<(), String> {
-    let dir = root().join("interop");
+    npm_ci_in("interop", "npm ci (interop)")
+}
+
+/// `npm ci` in `dir` (relative to the workspace root) when its `node_modules` is missing or
+/// older than its lockfile.
+fn npm_ci_in(dir: &str, step: &'static str) -> Result<(), String> {
+    let dir = root().join(dir);
     let lock = dir.join("package-lock.json");
     let stamp = dir.join("node_modules/.package-lock.json");
     let fresh = match (std::fs::metadata(&lock), std::fs::metadata(&stamp)) {
@@ -74,5 +84,5 @@ fn npm_ci() -> Result<(), String> {
     let mut cmd = std::process::Command::new("npm");
     cmd.args(["ci", "--no-audit", "--no-fund"])
         .current_dir(&dir);
-    run(Step::new("npm ci (interop)", cmd))
+    run(Step::new(step, cmd))
 }
