@@ -451,6 +451,13 @@ impl SocketRef {
             self.engine.close();
         }
     }
+
+    /// Closes the client's whole Engine.IO connection without a DISCONNECT packet (Node's
+    /// `socket.conn.close()`): every socket of the connection disconnects with `forced close`
+    /// (recoverable), and the client sees `transport close` and reconnects.
+    pub fn close_connection(&self) {
+        self.engine.close();
+    }
 }
 
 impl Socket {
