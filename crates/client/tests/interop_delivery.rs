@@ -1,6 +1,7 @@
-//! Delivery guarantees of ferrio-client against the real npm `socket.io` 4.8 server: ack
-//! timeouts, at-least-once `retries` against a server that withholds acks, the offline
-//! buffer, volatile emits, and the client side of connection state recovery.
+//! Delivery guarantees of ferrio-client against the real npm `socket.io` 4.8 server and the
+//! Ferrio server (each scenario runs against both): ack timeouts, at-least-once `retries`
+//! against a server that withholds acks, the offline buffer, volatile emits, and the client
+//! side of connection state recovery.
 
 mod common;
 
@@ -9,11 +10,19 @@ use std::time::Duration;
 use ferrio_client::{AckError, DisconnectReason, EmitError, SocketEvent};
 use serde_json::{Value, json};
 
-use common::{NodeServer, connected, disconnected, event, until};
+use common::{Peer, TestServer, connected, disconnected, event, until};
 
-#[tokio::test]
-async fn retries_resend_until_acked_one_at_a_time_in_order() {
-    let mut server = NodeServer::start_default().await;
+common::each_server! {
+    retries_resend_until_acked_one_at_a_time_in_order;
+    ack_timeout_without_retries;
+    offline_buffer_is_flushed_in_order_and_volatile_is_dropped;
+    offline_buffer_is_bounded;
+    connection_state_recovery_restores_the_session;
+    a_slow_event_stream_reports_what_it_dropped;
+}
+
+async fn retries_resend_until_acked_one_at_a_time_in_order(peer: Peer) {
+    let mut server = TestServer::start_default(peer).await;
     let client = server
         .client()
         .retries(3)
@@ -67,9 +76,8 @@ async fn retries_resend_until_acked_one_at_a_time_in_order() {
     }
 }
 
-#[tokio::test]
-async fn ack_timeout_without_retries() {
-    let server = NodeServer::start_default().await;
+async fn ack_timeout_without_retries(peer: Peer) {
+    let server = TestServer::start_default(peer).await;
     let client = server.client().build().unwrap();
     let socket = client.socket("/");
     let mut events = socket.events();
@@ -96,9 +104,8 @@ async fn ack_timeout_without_retries() {
     ));
 }
 
-#[tokio::test]
-async fn offline_buffer_is_flushed_in_order_and_volatile_is_dropped() {
-    let mut server = NodeServer::start_default().await;
+async fn offline_buffer_is_flushed_in_order_and_volatile_is_dropped(peer: Peer) {
+    let mut server = TestServer::start_default(peer).await;
     let client = server.client().reconnection(false).build().unwrap();
     let socket = client.socket("/");
     let mut events = socket.events();
@@ -175,9 +182,8 @@ async fn offline_buffer_is_flushed_in_order_and_volatile_is_dropped() {
     );
 }
 
-#[tokio::test]
-async fn offline_buffer_is_bounded() {
-    let server = NodeServer::start_default().await;
+async fn offline_buffer_is_bounded(peer: Peer) {
+    let server = TestServer::start_default(peer).await;
     let client = server.client().send_buffer_capacity(2).build().unwrap();
     let socket = client.socket("/");
     socket.emit("a", &1).await.unwrap();
@@ -186,9 +192,8 @@ async fn offline_buffer_is_bounded() {
     assert!(matches!(err, EmitError::BufferFull), "{err:?}");
 }
 
-#[tokio::test]
-async fn connection_state_recovery_restores_the_session() {
-    let server = NodeServer::start(json!({"recovery": true})).await;
+async fn connection_state_recovery_restores_the_session(peer: Peer) {
+    let server = TestServer::start(peer, json!({"recovery": true})).await;
     let client = server.client().build().unwrap();
     let socket = client.socket("/");
     let mut events = socket.events();
@@ -225,9 +230,8 @@ async fn connection_state_recovery_restores_the_session() {
     assert_eq!(v, json!("still here"));
 }
 
-#[tokio::test]
-async fn a_slow_event_stream_reports_what_it_dropped() {
-    let server = NodeServer::start_default().await;
+async fn a_slow_event_stream_reports_what_it_dropped(peer: Peer) {
+    let server = TestServer::start_default(peer).await;
     let client = server.client().event_stream_capacity(4).build().unwrap();
     let socket = client.socket("/");
     // A handler sees every event; it tells when all 50 have arrived.

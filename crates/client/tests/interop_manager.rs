@@ -1,6 +1,7 @@
-//! ferrio-client's Manager behaviour against the real npm `socket.io` 4.8 server: namespaces
-//! multiplexed over one connection, middleware refusal, disconnect reasons, reconnection
-//! after a server restart, auth functions, nested acks.
+//! ferrio-client's Manager behaviour against the real npm `socket.io` 4.8 server and the
+//! Ferrio server (each scenario runs against both): namespaces multiplexed over one
+//! connection, middleware refusal, disconnect reasons, reconnection after a server restart,
+//! auth functions, nested acks.
 
 mod common;
 
@@ -11,11 +12,19 @@ use std::time::Duration;
 use ferrio_client::{ConnectErrorKind, DisconnectReason, SocketEvent, Transport};
 use serde_json::{Value, json};
 
-use common::{NodeServer, connected, disconnected, event, until};
+use common::{Peer, TestServer, connected, disconnected, event, until};
 
-#[tokio::test]
-async fn namespaces_share_one_connection() {
-    let mut server = NodeServer::start_default().await;
+common::each_server! {
+    namespaces_share_one_connection;
+    middleware_refusal_carries_data_and_is_not_retried;
+    disconnect_reasons_and_reconnection;
+    server_restart_reconnects_every_namespace_with_backoff;
+    a_handler_can_emit_with_ack_inside_an_ack_flow;
+    callbacks_see_the_lifecycle;
+}
+
+async fn namespaces_share_one_connection(peer: Peer) {
+    let mut server = TestServer::start_default(peer).await;
     let client = server
         .client()
         .auth(json!({"who": "client"}))
@@ -91,9 +100,8 @@ async fn namespaces_share_one_connection() {
     );
 }
 
-#[tokio::test]
-async fn middleware_refusal_carries_data_and_is_not_retried() {
-    let mut server = NodeServer::start_default().await;
+async fn middleware_refusal_carries_data_and_is_not_retried(peer: Peer) {
+    let mut server = TestServer::start_default(peer).await;
     let client = server.client().build().unwrap();
     let private = client.socket("/private");
     let mut events = private.events();
@@ -129,10 +137,9 @@ async fn middleware_refusal_carries_data_and_is_not_retried() {
     assert!(private.active() && private.connected());
 }
 
-#[tokio::test]
-async fn disconnect_reasons_and_reconnection() {
+async fn disconnect_reasons_and_reconnection(peer: Peer) {
     for (name, transports) in common::CHOICES {
-        let mut server = NodeServer::start_default().await;
+        let mut server = TestServer::start_default(peer).await;
         let client = server.client().transports(transports).build().unwrap();
         let socket = client.socket("/");
         let mut events = socket.events();
@@ -170,9 +177,8 @@ async fn disconnect_reasons_and_reconnection() {
     }
 }
 
-#[tokio::test]
-async fn server_restart_reconnects_every_namespace_with_backoff() {
-    let server = NodeServer::start_default().await;
+async fn server_restart_reconnects_every_namespace_with_backoff(peer: Peer) {
+    let server = TestServer::start_default(peer).await;
     let port = server.port;
     let auth_calls = Arc::new(AtomicU64::new(0));
     let calls = auth_calls.clone();
@@ -212,7 +218,7 @@ async fn server_restart_reconnects_every_namespace_with_backoff() {
     assert!(main.active());
 
     // Start it again on the same port: both namespaces connect again, with a fresh auth.
-    let mut server = NodeServer::start(json!({"port": port})).await;
+    let mut server = TestServer::start(peer, json!({"port": port})).await;
     let (m2, c2) = (
         reconnected(&mut e_main).await,
         reconnected(&mut e_chat).await,
@@ -243,9 +249,8 @@ async fn reconnected(events: &mut ferrio_client::EventStream) -> String {
     .await
 }
 
-#[tokio::test]
-async fn a_handler_can_emit_with_ack_inside_an_ack_flow() {
-    let mut server = NodeServer::start_default().await;
+async fn a_handler_can_emit_with_ack_inside_an_ack_flow(peer: Peer) {
+    let mut server = TestServer::start_default(peer).await;
     let client = server.client().build().unwrap();
     let socket = client.socket("/");
     let mut events = socket.events();
@@ -281,9 +286,8 @@ async fn a_handler_can_emit_with_ack_inside_an_ack_flow() {
     );
 }
 
-#[tokio::test]
-async fn callbacks_see_the_lifecycle() {
-    let server = NodeServer::start_default().await;
+async fn callbacks_see_the_lifecycle(peer: Peer) {
+    let server = TestServer::start_default(peer).await;
     let client = server.client().build().unwrap();
     let socket = client.socket("/");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();

@@ -1,5 +1,6 @@
 //! ferrio-client over TLS (`https` polling, `wss`) against the real npm `socket.io` 4.8 server
-//! with a self-signed certificate made by the test.
+//! and the Ferrio server (behind a TLS terminator in the test: `ferrio::serve` speaks plain
+//! HTTP), with a self-signed certificate made by the test.
 
 mod common;
 
@@ -8,14 +9,18 @@ use std::time::Duration;
 use ferrio_client::{Client, ConnectErrorKind, SocketEvent, Transport};
 use serde_json::json;
 
-use common::{CHOICES, NodeServer, connected, event, until};
+use common::{CHOICES, Peer, TestServer, connected, event, until};
 
-#[tokio::test]
-async fn tls_over_each_transport_with_a_trusted_root() {
+common::each_server! {
+    tls_over_each_transport_with_a_trusted_root;
+    an_untrusted_certificate_is_a_connect_error;
+}
+
+async fn tls_over_each_transport_with_a_trusted_root(peer: Peer) {
     let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
     let tls = json!({"key": cert.key_pair.serialize_pem(), "cert": cert.cert.pem()});
     for (name, transports) in CHOICES {
-        let mut server = NodeServer::start(json!({ "tls": tls })).await;
+        let mut server = TestServer::start(peer, json!({ "tls": tls })).await;
         let url = format!("https://127.0.0.1:{}", server.port);
         let client = Client::builder(&url)
             .transports(transports)
@@ -40,12 +45,11 @@ async fn tls_over_each_transport_with_a_trusted_root() {
     }
 }
 
-#[tokio::test]
-async fn an_untrusted_certificate_is_a_connect_error() {
+async fn an_untrusted_certificate_is_a_connect_error(peer: Peer) {
     let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
     let tls = json!({"key": cert.key_pair.serialize_pem(), "cert": cert.cert.pem()});
     for transports in [&[Transport::Polling][..], &[Transport::WebSocket]] {
-        let server = NodeServer::start(json!({ "tls": tls })).await;
+        let server = TestServer::start(peer, json!({ "tls": tls })).await;
         let client = Client::builder(&format!("https://127.0.0.1:{}", server.port))
             .transports(transports)
             .reconnection(false)

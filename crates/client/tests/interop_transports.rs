@@ -1,5 +1,6 @@
-//! ferrio-client against the real npm `socket.io` 4.8 server, over each transport choice:
-//! polling only, WebSocket only, polling upgraded to WebSocket.
+//! ferrio-client against the real npm `socket.io` 4.8 server and the Ferrio server (each
+//! scenario runs against both), over each transport choice: polling only, WebSocket only,
+//! polling upgraded to WebSocket.
 
 mod common;
 
@@ -9,12 +10,15 @@ use bytes::Bytes;
 use ferrio_client::SocketEvent;
 use serde_json::{Value, json};
 
-use common::{CHOICES, NodeServer, connected, event, next};
+use common::{CHOICES, Peer, TestServer, connected, event, next};
 
-#[tokio::test]
-async fn emit_on_and_acks_over_each_transport() {
+common::each_server! {
+    emit_on_and_acks_over_each_transport;
+}
+
+async fn emit_on_and_acks_over_each_transport(peer: Peer) {
     for (name, transports) in CHOICES {
-        let mut server = NodeServer::start(serde_json::json!({"tracePackets": true})).await;
+        let mut server = TestServer::start(peer, serde_json::json!({"tracePackets": true})).await;
         let client = server.client().transports(transports).build().unwrap();
         let socket = client.socket("/");
         let mut events = socket.events();

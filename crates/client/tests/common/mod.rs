@@ -1,7 +1,10 @@
-//! Helpers shared by the client test files: the Node server of `interop/client/server.mjs`,
-//! and waiting on socket events with a deadline that fails the test.
+//! Helpers shared by the client test files: the two servers the interop tests run against
+//! (the Node server of `interop/client/server.mjs` and its Ferrio counterpart in
+//! `ferrio_server.rs`), and waiting on socket events with a deadline that fails the test.
 
 #![allow(dead_code)]
+
+mod ferrio_server;
 
 use std::time::Duration;
 
@@ -9,27 +12,81 @@ use ferrio_client::{Client, ClientBuilder, EventStream, SocketEvent, Transport};
 use ferrio_testkit::node::NodeProcess;
 use serde_json::{Value, json};
 
+use ferrio_server::FerrioServer;
+
 /// Every wait in these tests: long enough for a loaded CI machine, short enough to fail fast.
 pub const SECS: u64 = 10;
 
-/// A running `interop/client/server.mjs` and its port.
-pub struct NodeServer {
-    pub node: NodeProcess,
-    pub port: u16,
+/// The server a scenario runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// The real npm `socket.io` 4.8 server (`interop/client/server.mjs`): the reference.
+    Node,
+    /// The same server written with `ferrio` (`common/ferrio_server.rs`).
+    Ferrio,
 }
 
-impl NodeServer {
-    /// Starts the server with these options (see the script's header).
-    pub async fn start(options: Value) -> Self {
-        let mut node = NodeProcess::spawn("client/server.mjs", &[&options.to_string()]);
-        let port = node.expect_line("listening ", SECS).await;
-        let port = port.trim().parse().expect("port");
-        NodeServer { node, port }
+/// Generates, for each `async fn scenario(peer: Peer)`, the tests `scenario::node` and
+/// `scenario::ferrio`. Attributes after `ferrio:` apply to the Ferrio test only (an
+/// `#[ignore = "ferrio server: <reason>"]` for a known server bug).
+#[allow(unused_macros)] // hostile.rs runs no scenario
+macro_rules! each_server {
+    ($($scenario:ident $(, ferrio: #[$attr:meta])?);+ $(;)?) => {$(
+        mod $scenario {
+            #[tokio::test]
+            async fn node() {
+                super::$scenario($crate::common::Peer::Node).await
+            }
+
+            $(#[$attr])?
+            #[tokio::test]
+            async fn ferrio() {
+                super::$scenario($crate::common::Peer::Ferrio).await
+            }
+        }
+    )+};
+}
+#[allow(unused_imports)]
+pub(crate) use each_server;
+
+/// A running test server (see the header of `interop/client/server.mjs` for its options,
+/// namespaces, handlers and printed lines) and its port. Dropping it kills it.
+pub struct TestServer {
+    pub port: u16,
+    backend: Backend,
+}
+
+enum Backend {
+    Node(Box<NodeProcess>),
+    Ferrio(FerrioServer),
+}
+
+impl TestServer {
+    /// Starts the server with these options.
+    pub async fn start(peer: Peer, options: Value) -> Self {
+        match peer {
+            Peer::Node => {
+                let mut node = NodeProcess::spawn("client/server.mjs", &[&options.to_string()]);
+                let port = node.expect_line("listening ", SECS).await;
+                let port = port.trim().parse().expect("port");
+                TestServer {
+                    port,
+                    backend: Backend::Node(Box::new(node)),
+                }
+            }
+            Peer::Ferrio => {
+                let server = FerrioServer::start(&options);
+                TestServer {
+                    port: server.port,
+                    backend: Backend::Ferrio(server),
+                }
+            }
+        }
     }
 
     /// Starts the server on a free port.
-    pub async fn start_default() -> Self {
-        Self::start(json!({})).await
+    pub async fn start_default(peer: Peer) -> Self {
+        Self::start(peer, json!({})).await
     }
 
     pub fn url(&self) -> String {
@@ -44,9 +101,47 @@ impl NodeServer {
             .timeout(Duration::from_secs(5))
     }
 
+    /// The next line the server printed, or `None` once it is gone.
+    async fn next_line(&mut self) -> Option<String> {
+        match &mut self.backend {
+            Backend::Node(node) => node.line().await,
+            Backend::Ferrio(server) => server.line().await,
+        }
+    }
+
     /// Waits for a line starting with `prefix` and returns the rest.
     pub async fn line(&mut self, prefix: &str) -> String {
-        self.node.expect_line(prefix, SECS).await
+        let wait = async {
+            while let Some(line) = self.next_line().await {
+                if let Some(rest) = line.strip_prefix(prefix) {
+                    return rest.to_owned();
+                }
+            }
+            panic!("the server ended before printing {prefix:?}");
+        };
+        match tokio::time::timeout(Duration::from_secs(SECS), wait).await {
+            Ok(v) => v,
+            Err(_) => panic!("timed out waiting for the server to print {prefix:?}"),
+        }
+    }
+
+    /// Every line up to and including the first that starts with `prefix`.
+    pub async fn lines_until(&mut self, prefix: &str) -> Vec<String> {
+        let wait = async {
+            let mut lines = Vec::new();
+            while let Some(line) = self.next_line().await {
+                let done = line.starts_with(prefix);
+                lines.push(line);
+                if done {
+                    return lines;
+                }
+            }
+            panic!("the server ended before printing {prefix:?}: {lines:?}");
+        };
+        match tokio::time::timeout(Duration::from_secs(SECS), wait).await {
+            Ok(v) => v,
+            Err(_) => panic!("timed out waiting for the server to print {prefix:?}"),
+        }
     }
 }
 
@@ -107,28 +202,6 @@ pub async fn event(events: &mut EventStream, name: &str) -> Value {
         _ => None,
     })
     .await
-}
-
-impl NodeServer {
-    /// Every line up to and including the first that starts with `prefix`.
-    pub async fn lines_until(&mut self, prefix: &str) -> Vec<String> {
-        let node = &mut self.node;
-        let wait = async {
-            let mut lines = Vec::new();
-            while let Some(line) = node.line().await {
-                let done = line.starts_with(prefix);
-                lines.push(line);
-                if done {
-                    return lines;
-                }
-            }
-            panic!("node ended before printing {prefix:?}: {lines:?}");
-        };
-        match tokio::time::timeout(Duration::from_secs(SECS), wait).await {
-            Ok(v) => v,
-            Err(_) => panic!("timed out waiting for node to print {prefix:?}"),
-        }
-    }
 }
 
 /// Waits for a disconnect, returning its reason.
