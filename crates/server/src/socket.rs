@@ -618,28 +618,38 @@ impl Socket {
     }
 
     /// An EVENT from the client: runs the catch-all handler and the event's handler on the
-    /// socket's worker, in arrival order.
+    /// socket's worker, in arrival order. The handlers are looked up when the worker starts
+    /// the event, not when it arrives, so that the connection handler (queued before) has
+    /// registered them: a client may send an event the moment it reads the CONNECT reply.
     pub(crate) fn dispatch(self: &Arc<Self>, parts: MessageParts) {
-        let any = read(&self.any).clone();
-        if let Some(any) = any {
-            let copy = MessageParts {
-                event: parts.event.clone(),
-                args: parts.args.clone(),
-                ack_id: None,
-            };
-            if let Some(fut) = any.call(SocketRef(self.clone()), copy) {
-                self.run(fut);
-            }
-        }
-        let handler = read(&self.handlers).get(&parts.event).cloned();
-        match handler {
-            Some(h) => {
-                if let Some(fut) = h.call(SocketRef(self.clone()), parts) {
-                    self.run(fut);
+        let me = self.clone();
+        self.run(Box::pin(async move {
+            let any = read(&me.any).clone();
+            let any = any.and_then(|any| {
+                let copy = MessageParts {
+                    event: parts.event.clone(),
+                    args: parts.args.clone(),
+                    ack_id: None,
+                };
+                any.call(SocketRef(me.clone()), copy)
+            });
+            let handler = read(&me.handlers).get(&parts.event).cloned();
+            let handler = match handler {
+                Some(h) => h.call(SocketRef(me.clone()), parts),
+                None => {
+                    tracing::trace!(sid = %me.id, event = %parts.event, "no handler");
+                    None
                 }
+            };
+            // Both start now, the catch-all first; then they run concurrently.
+            match (any, handler) {
+                (Some(any), Some(handler)) => {
+                    futures_util::future::join(any, handler).await;
+                }
+                (Some(f), None) | (None, Some(f)) => f.await,
+                (None, None) => {}
             }
-            None => tracing::trace!(sid = %self.id, event = %parts.event, "no handler"),
-        }
+        }));
     }
 
     pub(crate) fn run(&self, fut: crate::handler::BoxFuture) {
@@ -672,11 +682,13 @@ impl Socket {
             store.save(pid, self.id, self.rooms(), self.extensions.clone());
         }
         let me = SocketRef(self.clone());
-        let disconnecting = lock(&self.on_disconnecting).take();
-        let disconnect = lock(&self.on_disconnect).take();
         let adapter = self.ns.adapter.clone();
         let id = self.id;
         let fin = async move {
+            // Taken when the worker starts this, after what was queued before: a connection
+            // handler still in the queue has registered them by then.
+            let disconnecting = lock(&me.on_disconnecting).take();
+            let disconnect = lock(&me.on_disconnect).take();
             if let Some(h) = disconnecting
                 && let Some(f) = h.call(me.clone(), reason)
             {

@@ -48,8 +48,8 @@ impl WorkSender {
         }
     }
 
-    /// Runs `fut` last (after the handlers already running), drops what is still queued, and
-    /// stops the worker.
+    /// Closes the queue, starts what it still holds (those packets arrived before the close:
+    /// Node dispatches them too), then runs `fut`, and stops the worker once all are done.
     pub(crate) fn finish(&self, fut: BoxFuture) {
         let fin = self.fin.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(fin) = fin {
@@ -64,24 +64,30 @@ async fn run(
     max_running: usize,
 ) {
     let mut running = FuturesUnordered::new();
+    let mut fin = None;
     let mut finishing = false;
+    // The queue is closed and empty, and `fin` started.
+    let mut drained = false;
     loop {
-        if finishing && running.is_empty() {
+        if drained && running.is_empty() {
             break;
         }
         tokio::select! {
             biased;
             Some(()) = running.next(), if !running.is_empty() => {}
-            fin = &mut fin_rx, if !finishing => {
+            f = &mut fin_rx, if !finishing => {
                 finishing = true;
                 rx.close();
-                if let Ok(f) = fin {
-                    running.push(f);
-                }
+                fin = f.ok();
             }
-            next = rx.recv(), if !finishing && running.len() < max_running => match next {
+            next = rx.recv(), if !drained && running.len() < max_running => match next {
                 Some(f) => running.push(f),
-                None => finishing = true,
+                None => {
+                    drained = true;
+                    if let Some(f) = fin.take() {
+                        running.push(f);
+                    }
+                }
             },
         }
     }

@@ -1,0 +1,332 @@
+//! Shared setup of the Socket.IO integration tests: a server on 127.0.0.1:0, the three
+//! transport modes of the interop scenarios, the `interop/sio/client.mjs` runner, and a probe
+//! that lets handlers report to the test.
+
+#![allow(dead_code)]
+
+pub mod raw;
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use ferrio::{SocketIo, SocketIoBuilder, SocketIoConfig, SocketRef};
+use ferrio_testkit::node::NodeProcess;
+use ferrio_testkit::within;
+use futures_util::FutureExt;
+use futures_util::future::join_all;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// How the JS client talks to the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `transports: ["websocket"]`.
+    WebSocket,
+    /// `transports: ["polling"]`.
+    Polling,
+    /// The default: polling, then the upgrade to WebSocket (the scenarios wait for it).
+    Upgrade,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::WebSocket, Mode::Polling, Mode::Upgrade];
+
+    /// The mode argument of `client.mjs`.
+    pub fn arg(self) -> &'static str {
+        match self {
+            Mode::WebSocket => "websocket",
+            Mode::Polling => "polling",
+            Mode::Upgrade => "upgrade",
+        }
+    }
+
+    /// The transport the client ends up on.
+    pub fn transport(self) -> &'static str {
+        match self {
+            Mode::Polling => "polling",
+            Mode::WebSocket | Mode::Upgrade => "websocket",
+        }
+    }
+}
+
+/// Runs `f` for the three modes at once (each with its own server); every mode runs to the
+/// end, then the failures are reported together, each with its mode.
+pub async fn for_each_mode<F, Fut>(f: F)
+where
+    F: Fn(Mode) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let runs = Mode::ALL.map(|mode| {
+        AssertUnwindSafe(f(mode))
+            .catch_unwind()
+            .map(move |r| (mode, r))
+    });
+    let failures: Vec<String> = join_all(runs)
+        .await
+        .into_iter()
+        .filter_map(|(mode, r)| {
+            let e = r.err()?;
+            let msg = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "non-string panic".to_owned());
+            Some(format!("[{}] {msg}", mode.arg()))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The builder the tests start from: Node's defaults except shorter heartbeats (a dead
+/// client is noticed in under 2 s) and a 5 s connect timeout.
+pub fn builder() -> SocketIoBuilder {
+    builder_with(SocketIoConfig::default())
+}
+
+/// [`builder`] from `config` (its heartbeat and connect timeout replaced).
+pub fn builder_with(config: SocketIoConfig) -> SocketIoBuilder {
+    SocketIo::builder()
+        .config(config)
+        .ping_interval(Duration::from_millis(500))
+        .ping_timeout(Duration::from_millis(1000))
+        .connect_timeout(Duration::from_secs(5))
+}
+
+/// A [`SocketIo`] served on 127.0.0.1 by a spawned task; stopped when dropped.
+pub struct Server {
+    pub io: SocketIo,
+    pub addr: SocketAddr,
+    pub url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Server {
+    /// Serves `io` on a free port.
+    pub fn start(io: SocketIo) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        Server::serve(io, listener)
+    }
+
+    /// Serves `io` on `port` again (after a restart): the old listener is closed, but its
+    /// port may still be held for a moment by connections that are closing, so the bind is
+    /// retried for at most 5 s.
+    pub async fn start_on(io: SocketIo, port: u16) -> Server {
+        let listener = within(5, "binding the same port again", async {
+            loop {
+                match TcpListener::bind(("127.0.0.1", port)) {
+                    Ok(l) => return l,
+                    Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Err(e) => panic!("bind 127.0.0.1:{port}: {e}"),
+                }
+            }
+        })
+        .await;
+        Server::serve(io, listener)
+    }
+
+    fn serve(io: SocketIo, listener: TcpListener) -> Server {
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(ferrio::serve(listener, io.service(), async {
+            let _ = stopped.await;
+        }));
+        Server {
+            io,
+            addr,
+            url: format!("http://{addr}"),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Closes every connection (`server shutting down`), stops accepting and waits until the
+    /// listener is closed.
+    pub async fn stop(mut self) {
+        self.io.close();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            within(15, "the server task to end", task)
+                .await
+                .expect("server task")
+                .expect("serve");
+        }
+    }
+
+    /// The socket with this id in namespace `ns`.
+    pub fn socket_in(&self, ns: &str, id: &str) -> SocketRef {
+        self.io
+            .of(ns)
+            .all_sockets()
+            .into_iter()
+            .find(|s| s.id().as_str() == id)
+            .unwrap_or_else(|| panic!("no socket {id} in {ns}"))
+    }
+
+    /// The socket with this id in the main namespace.
+    pub fn socket(&self, id: &str) -> SocketRef {
+        self.socket_in("/", id)
+    }
+
+    /// Waits (at most 5 s, checking every 10 ms) until `cond` holds.
+    pub async fn wait_until(&self, what: &str, mut cond: impl FnMut(&SocketIo) -> bool) {
+        within(5, what, async {
+            while !cond(&self.io) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.io.close();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// `node interop/sio/client.mjs <url> <mode> <scenario> <arg>`; killed when dropped.
+pub struct Client {
+    node: NodeProcess,
+    label: String,
+    seen: Vec<String>,
+}
+
+impl Client {
+    pub fn spawn(server: &Server, mode: Mode, scenario: &str, arg: Value) -> Client {
+        let arg = arg.to_string();
+        let node = NodeProcess::spawn("sio/client.mjs", &[&server.url, mode.arg(), scenario, &arg]);
+        Client {
+            node,
+            label: format!("{scenario} over {}", mode.arg()),
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (at most 20 s) for a line `<prefix> <rest>` and returns the rest split on
+    /// spaces. A `fail` line, or the end of the output, fails the test with what was printed.
+    pub async fn expect(&mut self, prefix: &str) -> Vec<String> {
+        let rest = self.expect_raw(prefix).await;
+        rest.split(' ').map(str::to_owned).collect()
+    }
+
+    /// As [`Client::expect`], the rest unsplit.
+    pub async fn expect_raw(&mut self, prefix: &str) -> String {
+        let want = format!("{prefix} ");
+        let label = self.label.clone();
+        let wait = async {
+            loop {
+                let Some(line) = self.node.line().await else {
+                    panic!(
+                        "{label}: the script ended before `{prefix}`: {:?}",
+                        self.seen
+                    );
+                };
+                self.seen.push(line.clone());
+                if line.starts_with("fail ") {
+                    panic!("{label}: {line}\noutput: {:?}", self.seen);
+                }
+                if let Some(rest) = line.strip_prefix(&want) {
+                    return rest.to_owned();
+                }
+                if line == prefix {
+                    return String::new();
+                }
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(20), wait).await {
+            Ok(v) => v,
+            Err(_) => panic!(
+                "{label}: no `{prefix}` within 20 s; output: {:?}",
+                self.seen
+            ),
+        }
+    }
+
+    /// Waits for `ok <json>` and the exit of the script; returns the summary.
+    pub async fn ok(mut self) -> Value {
+        let json = self.expect_raw("ok").await;
+        let label = self.label.clone();
+        let (exited_ok, rest) = self.node.finish(10).await;
+        assert!(exited_ok, "{label}: exit status after `ok`: {rest:?}");
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{label}: bad summary {json}: {e}"))
+    }
+}
+
+/// Lets handlers report to the test: give [`Probe`] to the builder with `with_state`, take it
+/// with the `State` extractor, and read the reports from [`Notes`] in order.
+#[derive(Clone, Debug)]
+pub struct Probe(mpsc::UnboundedSender<(String, Value)>);
+
+impl Probe {
+    pub fn new() -> (Probe, Notes) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            Probe(tx),
+            Notes {
+                rx,
+                kept: Vec::new(),
+            },
+        )
+    }
+
+    /// Reports `value` under `kind`.
+    pub fn note(&self, kind: &str, value: impl Into<Value>) {
+        let _ = self.0.send((kind.to_owned(), value.into()));
+    }
+}
+
+/// The reports of a [`Probe`].
+#[derive(Debug)]
+pub struct Notes {
+    rx: mpsc::UnboundedReceiver<(String, Value)>,
+    kept: Vec<(String, Value)>,
+}
+
+impl Notes {
+    /// The next report of `kind` (at most 10 s); reports of other kinds are kept for later.
+    pub async fn next(&mut self, kind: &str) -> Value {
+        if let Some(i) = self.kept.iter().position(|(k, _)| k == kind) {
+            return self.kept.remove(i).1;
+        }
+        within(10, &format!("a `{kind}` report"), async {
+            loop {
+                let (k, v) = self.rx.recv().await.expect("probe alive");
+                if k == kind {
+                    return v;
+                }
+                self.kept.push((k, v));
+            }
+        })
+        .await
+    }
+
+    /// Every report of `kind` so far, without waiting.
+    pub fn drain(&mut self, kind: &str) -> Vec<Value> {
+        while let Ok(x) = self.rx.try_recv() {
+            self.kept.push(x);
+        }
+        let (matching, rest): (Vec<_>, Vec<_>) = self.kept.drain(..).partition(|(k, _)| k == kind);
+        self.kept = rest;
+        matching.into_iter().map(|(_, v)| v).collect()
+    }
+}
+
+/// `{"$bin": hex}`, as `client.mjs` writes binary values.
+pub fn bin(bytes: &[u8]) -> Value {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    serde_json::json!({ "$bin": hex })
+}
