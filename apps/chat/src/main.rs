@@ -128,6 +128,7 @@ async fn run(
     let feed = news::register(&io, chat, news_interval);
     let service = io.layer().layer(page::router());
 
+    let stop = shutdown_signal()?;
     // The line tests and scripts wait for; then the human-friendly one.
     println!("listening on {addr}");
     println!(
@@ -136,7 +137,7 @@ async fn run(
     );
     let closing = io.clone();
     let result = ferrio::serve(listener, service, async move {
-        shutdown_signal().await;
+        stop.await;
         tracing::info!("shutting down");
         feed.abort();
         closing.close();
@@ -202,24 +203,23 @@ fn init_tracing() {
         .try_init();
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Ctrl-C and SIGTERM, listened to from creation on: a signal that comes right after the
+/// `listening on` line still stops the server gracefully.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
             }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
+        })
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
