@@ -17,7 +17,9 @@ async fn layer_on_an_axum_router() {
     io.ns("/", async |socket: SocketRef, Data(auth): Data<Value>| {
         let _ = socket.emit("auth", &auth);
     });
-    let app = Router::new().route("/", get(|| async { "hello" })).layer(layer);
+    let app = Router::new()
+        .route("/", get(|| async { "hello" }))
+        .layer(layer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
