@@ -253,7 +253,9 @@ mod tests {
         };
         let first = store.record(encode_event("/", None, "a", &1).unwrap(), &to("r"));
         assert!(first.text.starts_with(br#"42["a",1,""#));
-        let offset = std::str::from_utf8(&first.text[9..22]).unwrap().to_owned();
+        let text = std::str::from_utf8(&first.text).unwrap();
+        let offset = text[text.len() - 15..text.len() - 2].to_owned();
+        assert_eq!(parse_offset(&offset), Some(0), "{text}");
         store.save(
             pid,
             sid,
