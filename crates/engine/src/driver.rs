@@ -32,6 +32,9 @@ pub(crate) enum Cmd {
     Probe(Box<WsStream>),
 }
 
+/// Where the answer to a polling POST goes.
+type PostReply = oneshot::Sender<Result<(), HttpError>>;
+
 /// Most input items handled in one pass before the driver yields to other tasks.
 const BUDGET: usize = 64;
 
@@ -54,6 +57,8 @@ pub(crate) struct Driver<H: EngineHandler> {
     linger_until: Option<Instant>,
     /// The handler's state; taken when the session closes.
     state: Option<H::Session>,
+    /// The answer to a polling POST, held until its messages are all handed to the handler.
+    post_reply: Option<(PostReply, Result<(), HttpError>)>,
 }
 
 impl<H: EngineHandler> Driver<H> {
@@ -83,6 +88,7 @@ impl<H: EngineHandler> Driver<H> {
             pending_get: None,
             linger_until: None,
             state: None,
+            post_reply: None,
         }
     }
 
@@ -113,7 +119,7 @@ impl<H: EngineHandler> Driver<H> {
             progress |= self.poll_frames(cx);
             progress |= self.poll_get_aborted(cx);
             progress |= self.poll_timer(cx, now);
-            self.dispatch_events();
+            progress |= self.dispatch_events(cx);
             progress |= self.poll_write(cx);
             if self.session.closed().is_some() && self.is_done(now) {
                 return Poll::Ready(());
@@ -186,7 +192,7 @@ impl<H: EngineHandler> Driver<H> {
             let _ = reply.send(Ok(()));
             return;
         }
-        if self.session.transport() != TransportKind::Polling {
+        if self.session.transport() != TransportKind::Polling || self.post_reply.is_some() {
             let _ = reply.send(Err(HttpError::BadRequest));
             return;
         }
@@ -198,7 +204,8 @@ impl<H: EngineHandler> Driver<H> {
             }
             _ => Ok(()),
         };
-        let _ = reply.send(result);
+        // Answered once the handler has taken every message of the body.
+        self.post_reply = Some((reply, result));
     }
 
     fn on_probe(&mut self, now: Instant, ws: WsStream) {
@@ -217,7 +224,8 @@ impl<H: EngineHandler> Driver<H> {
             let Some(ws) = self.ws.as_mut() else {
                 break;
             };
-            if self.session.closed().is_some() {
+            if self.session.closed().is_some() || self.session.peek_event().is_some() {
+                // Closed, or the handler has not taken what was read (backpressure).
                 break;
             }
             let item = match Pin::new(ws).poll_next(cx) {
@@ -409,9 +417,24 @@ impl<H: EngineHandler> Driver<H> {
         false
     }
 
-    fn dispatch_events(&mut self) {
-        while let Some(event) = self.session.poll_event() {
-            let handler = self.engine.handler();
+    /// Hands events to the handler, as long as it is ready for messages.
+    fn dispatch_events(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        let handler = self.engine.handler();
+        while let Some(event) = self.session.peek_event() {
+            let is_message = matches!(event, Event::Message(_));
+            // Once closed, what is left goes through without waiting.
+            if is_message
+                && self.session.closed().is_none()
+                && let Some(state) = self.state.as_mut()
+                && handler.poll_ready(state, cx).is_pending()
+            {
+                return progress;
+            }
+            let Some(event) = self.session.poll_event() else {
+                break;
+            };
+            progress = true;
             match event {
                 Event::Message(m) => {
                     if let Some(state) = self.state.as_mut() {
@@ -426,6 +449,11 @@ impl<H: EngineHandler> Driver<H> {
                 }
             }
         }
+        if let Some((reply, result)) = self.post_reply.take() {
+            let _ = reply.send(result);
+            progress = true;
+        }
+        progress
     }
 
     fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
@@ -511,7 +539,11 @@ impl<H: EngineHandler> Driver<H> {
     async fn finish(mut self) {
         self.engine.remove(self.session.sid());
         self.drop_probe();
-        self.dispatch_events();
+        std::future::poll_fn(|cx| {
+            self.dispatch_events(cx);
+            Poll::Ready(())
+        })
+        .await;
         if let Some(tx) = self.pending_get.take() {
             let _ = tx.send(Ok(self.session.poll_payload().unwrap_or_else(noop)));
         }

@@ -1,5 +1,7 @@
 //! The interface between the Engine.IO server and the layer above it.
 
+use std::task::{Context, Poll};
+
 use ferrio_proto::engine::{CloseReason, Message};
 
 use crate::EngineSocket;
@@ -16,6 +18,15 @@ pub trait EngineHandler: Send + Sync + 'static {
 
     /// A session was opened (after the handshake was accepted).
     fn on_connect(&self, socket: &EngineSocket) -> Self::Session;
+
+    /// Whether the handler can take another message now. While it answers `Pending` (after
+    /// arranging for `cx` to be woken), the driver stops reading from the transport and holds
+    /// the answer to a polling POST: the client is slowed down instead of disconnected.
+    /// The default is always ready.
+    fn poll_ready(&self, session: &mut Self::Session, cx: &mut Context<'_>) -> Poll<()> {
+        let _ = (session, cx);
+        Poll::Ready(())
+    }
 
     /// A message arrived from the client.
     fn on_message(&self, session: &mut Self::Session, socket: &EngineSocket, message: Message);

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use ferrio_engine::{CloseReason, EngineHandler, EngineSocket, Message, Sid};
 use ferrio_proto::socket::{Decoder, Encoded, PacketData, encode_connect, encode_connect_error};
@@ -105,6 +106,21 @@ impl EngineHandler for IoHandler {
         }
     }
 
+    /// Backpressure: the connection takes no more messages while one of its sockets has a
+    /// full handler queue. The client is slowed down (its WebSocket is not read, its POST not
+    /// answered) instead of disconnected.
+    fn poll_ready(&self, conn: &mut Conn, cx: &mut Context<'_>) -> Poll<()> {
+        let slots = conn.shared.slots();
+        for slot in slots.values() {
+            if let Slot::Connected(s) = slot
+                && s.poll_ready(cx).is_pending()
+            {
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(())
+    }
+
     fn on_message(&self, conn: &mut Conn, engine: &EngineSocket, message: Message) {
         let decoded = match message {
             Message::Text(t) => conn.decoder.handle_text(t),
@@ -115,7 +131,7 @@ impl EngineHandler for IoHandler {
             Ok(None) => return,
             Err(e) => {
                 tracing::debug!(sid = %engine.sid(), "invalid packet: {e}: closing");
-                return protocol_error(conn, engine);
+                return protocol_error(conn, engine, DisconnectReason::ForcedClose);
             }
         };
         let nsp = packet.nsp;
@@ -129,7 +145,7 @@ impl EngineHandler for IoHandler {
                 }),
                 None => {
                     tracing::debug!(sid = %engine.sid(), %nsp, "event for a namespace not joined");
-                    protocol_error(conn, engine);
+                    protocol_error(conn, engine, DisconnectReason::ForcedServerClose);
                 }
             },
             PacketData::Ack { args, id } => match connected(conn, &nsp) {
@@ -138,7 +154,7 @@ impl EngineHandler for IoHandler {
                         socket.resolve_ack(id, args);
                     }
                 }
-                None => protocol_error(conn, engine),
+                None => protocol_error(conn, engine, DisconnectReason::ForcedServerClose),
             },
             PacketData::Disconnect => {
                 let slot = conn.shared.slots().remove(&nsp);
@@ -147,12 +163,12 @@ impl EngineHandler for IoHandler {
                         socket.0.close(DisconnectReason::ClientNamespaceDisconnect)
                     }
                     Some(Slot::Connecting) => {}
-                    None => protocol_error(conn, engine),
+                    None => protocol_error(conn, engine, DisconnectReason::ForcedServerClose),
                 }
             }
             PacketData::ConnectError(_) => {
                 tracing::debug!(sid = %engine.sid(), "CONNECT_ERROR from a client: closing");
-                protocol_error(conn, engine);
+                protocol_error(conn, engine, DisconnectReason::ForcedClose);
             }
         }
     }
@@ -169,10 +185,12 @@ fn connected(conn: &Conn, nsp: &str) -> Option<SocketRef> {
     }
 }
 
-/// A protocol violation closes the whole connection (as Node's `Client` does).
-fn protocol_error(conn: &mut Conn, engine: &EngineSocket) {
+/// A protocol violation closes the whole connection, as Node's `Client` does: `forced close`
+/// for a packet that does not decode, `forced server close` for a valid packet in the wrong
+/// state (an event for a namespace not joined, a second CONNECT).
+fn protocol_error(conn: &mut Conn, engine: &EngineSocket, reason: DisconnectReason) {
     conn.decoder.reset();
-    conn.shared.close_all(DisconnectReason::ForcedServerClose);
+    conn.shared.close_all(reason);
     engine.close();
 }
 
@@ -193,7 +211,7 @@ impl IoHandler {
             if slots.contains_key(&nsp) {
                 drop(slots);
                 tracing::debug!(sid = %engine.sid(), %nsp, "second CONNECT for a namespace");
-                return protocol_error(conn, engine);
+                return protocol_error(conn, engine, DisconnectReason::ForcedServerClose);
             }
             let Some(ns) = self.io.namespace_for(&nsp, &auth) else {
                 drop(slots);
@@ -293,12 +311,19 @@ async fn run_connect(
         Some(pid) => serde_json::json!({ "sid": socket.id().as_str(), "pid": pid.as_str() }),
         None => serde_json::json!({ "sid": socket.id().as_str() }),
     };
-    conn.send(&encode_connect(&nsp, &reply));
-    if let Some(h) = handlers.connect()
-        && let Some(fut) = h.call(socket.clone(), &ConnectParts { auth })
-    {
-        socket.0.run(fut);
-    }
+    let handler = handlers
+        .connect()
+        .and_then(|h| h.call(socket.clone(), &ConnectParts { auth }));
+    // The reply is sent by the first item of the socket's worker, and the connection handler
+    // runs right after it: an event the client sends as soon as it reads the reply is queued
+    // behind both, so the handlers it needs are registered.
+    let reply = encode_connect(&nsp, &reply);
+    socket.0.run(Box::pin(async move {
+        conn.send(&reply);
+        if let Some(fut) = handler {
+            fut.await;
+        }
+    }));
 }
 
 /// A socket id: 20 characters from a cryptographic RNG, as Node's `base64id`.

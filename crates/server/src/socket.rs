@@ -652,6 +652,11 @@ impl Socket {
         }));
     }
 
+    /// Whether the socket's handler queue has room (see `EngineHandler::poll_ready`).
+    pub(crate) fn poll_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.work.poll_ready(cx)
+    }
+
     pub(crate) fn run(&self, fut: crate::handler::BoxFuture) {
         if !self.work.run(fut) {
             tracing::warn!(

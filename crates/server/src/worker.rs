@@ -5,10 +5,12 @@
 //! they run concurrently on the socket's task. A slow handler never delays pings (the
 //! Engine.IO driver is another task) and never blocks other sockets.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use futures_util::task::AtomicWaker;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::handler::BoxFuture;
@@ -17,6 +19,8 @@ use crate::handler::BoxFuture;
 pub(crate) struct WorkSender {
     tx: mpsc::Sender<BoxFuture>,
     fin: Mutex<Option<oneshot::Sender<BoxFuture>>>,
+    /// Woken each time the worker takes a handler from the queue (room for one more).
+    space: Arc<AtomicWaker>,
 }
 
 impl std::fmt::Debug for WorkSender {
@@ -30,14 +34,27 @@ impl std::fmt::Debug for WorkSender {
 pub(crate) fn spawn(max_pending: usize, max_running: usize) -> WorkSender {
     let (tx, rx) = mpsc::channel(max_pending.max(1));
     let (fin_tx, fin_rx) = oneshot::channel();
-    tokio::spawn(run(rx, fin_rx, max_running.max(1)));
+    let space = Arc::new(AtomicWaker::new());
+    tokio::spawn(run(rx, fin_rx, max_running.max(1), space.clone()));
     WorkSender {
         tx,
         fin: Mutex::new(Some(fin_tx)),
+        space,
     }
 }
 
 impl WorkSender {
+    /// Ready when the queue has room for one more handler (or the worker is gone); otherwise
+    /// `cx` is woken when the worker takes one.
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.space.register(cx.waker());
+        if self.tx.capacity() > 0 || self.tx.is_closed() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
     /// Queues a handler; false when the queue is full (the caller closes the connection).
     pub(crate) fn run(&self, fut: BoxFuture) -> bool {
         match self.tx.try_send(fut) {
@@ -62,6 +79,7 @@ async fn run(
     mut rx: mpsc::Receiver<BoxFuture>,
     mut fin_rx: oneshot::Receiver<BoxFuture>,
     max_running: usize,
+    space: Arc<AtomicWaker>,
 ) {
     let mut running = FuturesUnordered::new();
     let mut fin = None;
@@ -81,7 +99,10 @@ async fn run(
                 fin = f.ok();
             }
             next = rx.recv(), if !drained && running.len() < max_running => match next {
-                Some(f) => running.push(f),
+                Some(f) => {
+                    running.push(f);
+                    space.wake();
+                }
                 None => {
                     drained = true;
                     if let Some(f) = fin.take() {

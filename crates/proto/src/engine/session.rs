@@ -382,6 +382,12 @@ impl Session {
         self.events.pop_front()
     }
 
+    /// The next event, left in place (a driver that applies backpressure looks before it
+    /// takes).
+    pub fn peek_event(&self) -> Option<&Event> {
+        self.events.front()
+    }
+
     /// The next frame to write on the WebSocket transport.
     pub fn poll_transmit(&mut self) -> Option<Frame> {
         if self.transport != TransportKind::WebSocket {
