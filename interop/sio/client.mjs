@@ -309,6 +309,18 @@ const SCENARIOS = {
     ok({ reply, broadcast, direct });
   },
 
+  // Packet middlewares (`socket.use`): the server refuses `secret` and upper-cases the
+  // argument of `shout`; `report` answers what the server saw. Prints `connected <id>`.
+  async "packet-middleware"() {
+    const s = connect("/");
+    await ready(s);
+    line(`connected ${s.id}`);
+    s.emit("secret", "x");
+    s.emit("shout", "hi");
+    const report = await s.emitWithAck("report");
+    ok({ report });
+  },
+
   // Ordering: emits `seq` 0..count-1 as fast as possible, asks `count` (an ack), prints
   // `sent <acked count>`, then checks that `s2c` 0..count-1 from the server arrive in order.
   async ordering() {

@@ -213,6 +213,13 @@ impl fmt::Debug for Extensions {
 
 type AnyOutgoing = Arc<dyn Fn(&str, &Encoded) + Send + Sync>;
 
+/// A per-socket packet middleware (Node's `socket.use`).
+type PacketMiddleware =
+    Arc<dyn Fn(&SocketRef, &mut MessageParts) -> Result<(), crate::Rejection> + Send + Sync>;
+
+/// Called with the error of a packet middleware (Node's `error` event on the socket).
+type ErrorHandler = Arc<dyn Fn(&SocketRef, &crate::Rejection) + Send + Sync>;
+
 /// One client in one namespace. Handlers get it as [`SocketRef`].
 pub struct Socket {
     id: Sid,
@@ -222,6 +229,8 @@ pub struct Socket {
     handlers: RwLock<HashMap<String, Arc<dyn ErasedMessageHandler>>>,
     any: RwLock<Option<Arc<dyn ErasedMessageHandler>>>,
     any_outgoing: RwLock<Option<AnyOutgoing>>,
+    middlewares: RwLock<Vec<PacketMiddleware>>,
+    on_error: RwLock<Option<ErrorHandler>>,
     on_disconnect: Mutex<Option<Arc<dyn ErasedDisconnectHandler>>>,
     on_disconnecting: Mutex<Option<Arc<dyn ErasedDisconnectHandler>>>,
     acks: Mutex<AckTable>,
@@ -297,6 +306,8 @@ impl SocketRef {
             handlers: RwLock::new(HashMap::new()),
             any: RwLock::new(None),
             any_outgoing: RwLock::new(None),
+            middlewares: RwLock::new(Vec::new()),
+            on_error: RwLock::new(None),
             on_disconnect: Mutex::new(None),
             on_disconnecting: Mutex::new(None),
             acks: Mutex::new(AckTable::default()),
@@ -331,6 +342,25 @@ impl SocketRef {
         M: Send + Sync + 'static,
     {
         *write(&self.any) = Some(Arc::new(Erased(handler, PhantomData)));
+    }
+
+    /// Adds a packet middleware (Node's `socket.use`): it runs for every incoming event, in
+    /// the order added, before the handlers, and may change the event's arguments. An error
+    /// drops the event (no handler runs, no ack is sent) and goes to [`SocketRef::on_error`]
+    /// (logged when there is none).
+    pub fn use_middleware<F>(&self, f: F)
+    where
+        F: Fn(&SocketRef, &mut MessageParts) -> Result<(), crate::Rejection>
+            + Send
+            + Sync
+            + 'static,
+    {
+        write(&self.middlewares).push(Arc::new(f));
+    }
+
+    /// Registers the function that receives packet middleware errors (Node's `error` event).
+    pub fn on_error(&self, f: impl Fn(&SocketRef, &crate::Rejection) + Send + Sync + 'static) {
+        *write(&self.on_error) = Some(Arc::new(f));
     }
 
     /// Registers a function called for every event this socket emits, with the event name and
@@ -624,6 +654,22 @@ impl Socket {
     pub(crate) fn dispatch(self: &Arc<Self>, parts: MessageParts) {
         let me = self.clone();
         self.run(Box::pin(async move {
+            let mut parts = parts;
+            let middlewares = read(&me.middlewares).clone();
+            for mw in middlewares {
+                if let Err(e) = mw(&SocketRef(me.clone()), &mut parts) {
+                    let on_error = read(&me.on_error).clone();
+                    match on_error {
+                        Some(f) => f(&SocketRef(me.clone()), &e),
+                        None => tracing::warn!(
+                            sid = %me.id,
+                            event = %parts.event,
+                            "event refused by a packet middleware: {e}"
+                        ),
+                    }
+                    return;
+                }
+            }
             let any = read(&me.any).clone();
             let any = any.and_then(|any| {
                 let copy = MessageParts {
@@ -709,6 +755,8 @@ impl Socket {
             write(&me.handlers).clear();
             *write(&me.any) = None;
             *write(&me.any_outgoing) = None;
+            write(&me.middlewares).clear();
+            *write(&me.on_error) = None;
         };
         self.work.finish(Box::pin(fin));
     }

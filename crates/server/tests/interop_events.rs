@@ -321,6 +321,61 @@ async fn catch_all_listeners() {
     .await;
 }
 
+/// `packet-middleware`: a packet middleware refuses `secret` (its handler never runs, the error
+/// goes to `on_error`) and rewrites the argument of `shout` before its handler sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packet_middlewares() {
+    for_each_mode(async |mode| {
+        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+        let io = builder().with_state(seen.clone()).build();
+        io.ns("/", async |socket: SocketRef| {
+            socket.use_middleware(|_, parts| {
+                if parts.event == "secret" {
+                    return Err(ferrio::Rejection("not allowed".into()));
+                }
+                if parts.event == "shout" {
+                    let text: String = parts.args.deserialize().unwrap_or_default();
+                    parts.args = Args::Text(vec![
+                        serde_json::to_vec(&text.to_uppercase()).unwrap().into(),
+                    ]);
+                }
+                Ok(())
+            });
+            let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+            let errs = errors.clone();
+            socket.on_error(move |_, e| errs.lock().unwrap().push(e.0.clone()));
+            type Seen = Arc<Mutex<Vec<String>>>;
+            socket.on("secret", async |State(seen): State<Seen>| {
+                seen.lock().unwrap().push("secret handler ran".into());
+            });
+            socket.on(
+                "shout",
+                async |Data(text): Data<String>, State(seen): State<Seen>| {
+                    seen.lock().unwrap().push(text);
+                },
+            );
+            socket.on("report", move |State(seen): State<Seen>| {
+                let errors = errors.clone();
+                async move {
+                    Ok::<_, String>(json!({
+                        "seen": seen.lock().unwrap().clone(),
+                        "errors": errors.lock().unwrap().clone(),
+                    }))
+                }
+            });
+        });
+        let server = Server::start(io);
+        let mut client = Client::spawn(&server, mode, "packet-middleware", json!({}));
+        client.expect("connected").await;
+        let summary = client.ok().await;
+        assert_eq!(
+            summary["report"],
+            json!({ "seen": ["HI"], "errors": ["not allowed"] })
+        );
+    })
+    .await;
+}
+
 /// `ordering`: 5000 events sent back to back by one client reach their handlers in the order
 /// sent. What is asserted: each handler records its sequence number when it is first polled
 /// (the documented guarantee is the start order; handlers then run concurrently), and the
