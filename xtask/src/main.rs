@@ -49,10 +49,6 @@ fn test() -> Result<(), String> {
     npm_ci()?;
     chat::install_chromium()?;
     run(Step::new(
-        "build test servers",
-        cargo(["build", "--release", "--bins"]),
-    ))?;
-    run(Step::new(
         "tests",
         cargo(["test", "--workspace", "--all-features"]),
     ))?;
