@@ -213,6 +213,13 @@ impl IoHandler {
                 tracing::debug!(sid = %engine.sid(), %nsp, "second CONNECT for a namespace");
                 return protocol_error(conn, engine, DisconnectReason::ForcedServerClose);
             }
+            if slots.len() >= self.io.shared.config.max_namespaces_per_connection {
+                drop(slots);
+                tracing::debug!(sid = %engine.sid(), %nsp, "too many namespaces on one connection");
+                conn.shared
+                    .send(&encode_connect_error(&nsp, "Too many namespaces", None));
+                return;
+            }
             let Some(ns) = self.io.namespace_for(&nsp, &auth) else {
                 drop(slots);
                 conn.shared

@@ -41,6 +41,9 @@ pub struct SocketIoConfig {
     pub max_concurrent_handlers: usize,
     /// Decoder limits (attachments per packet, JSON depth).
     pub decode_limits: DecodeLimits,
+    /// Most namespaces one connection may join at once; past it a CONNECT is refused with
+    /// `CONNECT_ERROR "Too many namespaces"`. Default 256.
+    pub max_namespaces_per_connection: usize,
     /// Connection state recovery; off by default (as in Node).
     pub connection_state_recovery: Option<RecoveryConfig>,
     /// The JavaScript client served under the path (Node's `serveClient`). Default none:
@@ -59,6 +62,7 @@ impl Default for SocketIoConfig {
             max_pending_events: 1024,
             max_concurrent_handlers: 128,
             decode_limits: DecodeLimits::default(),
+            max_namespaces_per_connection: 256,
             connection_state_recovery: None,
             serve_client: None,
         }
