@@ -8,10 +8,15 @@
 //! ```sh
 //! cargo xtask chat                       # npm ci, release build, http://localhost:3000
 //! cargo xtask chat -- --port 8080        # extra arguments go to the app
+//! cargo run -p ferrio-chat -- client --nick bob --room lobby   # the chat in a terminal
 //! ```
+//!
+//! The `client` subcommand is the same chat from the terminal, on `ferrio-client`
+//! (`src/client/`).
 #![forbid(unsafe_code)]
 
 mod chat;
+mod client;
 mod news;
 mod page;
 
@@ -20,11 +25,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use ferrio::{ClientBundle, SocketIo};
 use tower_layer::Layer;
 
-/// Command line. Every flag can also be set by its environment variable.
+/// Command line: the server's flags (each can also be set by its environment variable), or
+/// the `client` subcommand.
 #[derive(Parser, Debug)]
 #[command(
     name = "ferrio-chat",
@@ -32,6 +38,9 @@ use tower_layer::Layer;
     after_help = "Logs: RUST_LOG (default `info`), e.g. RUST_LOG=debug,ferrio=trace."
 )]
 struct Cli {
+    /// Without a subcommand, the server runs.
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Port to listen on (0 picks a free one; the address is printed).
     #[arg(long, env = "FERRIO_CHAT_PORT", default_value_t = 3000)]
     port: u16,
@@ -52,9 +61,21 @@ struct Cli {
     news_interval: f64,
 }
 
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Chat from the terminal (the Rust client, ferrio-client): one line per event; type text
+    /// for the current room, or /msg, /join, /leave, /rooms, /who, /help, /quit.
+    Client(client::ClientArgs),
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    if let Some(Command::Client(args)) = cli.command {
+        // The terminal is for the chat: only warnings and errors, on stderr.
+        init_tracing("warn");
+        return client::main(args);
+    }
+    init_tracing("info");
     if let Some(url) = &cli.redis {
         eprintln!(
             "ferrio-chat: --redis {url}: the Redis cluster adapter (ferrio-redis) is not available \
@@ -193,10 +214,10 @@ fn default_client_dirs() -> Vec<PathBuf> {
     ]
 }
 
-/// Installs a `tracing` subscriber reading `RUST_LOG` (default `info`).
-fn init_tracing() {
+/// Installs a `tracing` subscriber reading `RUST_LOG` (default `default`).
+fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
