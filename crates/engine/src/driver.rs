@@ -112,6 +112,13 @@ impl<H: EngineHandler> Driver<H> {
         for _ in 0..BUDGET {
             let now = Instant::now();
             let mut progress = false;
+            // A deadline that has passed is applied before any request is looked at, so that
+            // a poll arriving just after a missed pong finds the session gone, as on Node,
+            // even when the timer task has not run yet.
+            if self.session.poll_timeout().is_some_and(|t| t <= now) {
+                self.session.handle_timeout(now);
+                progress = true;
+            }
             progress |= self.poll_control(cx);
             progress |= self.poll_commands(cx, now);
             progress |= self.poll_ws_read(cx, now);
@@ -167,6 +174,11 @@ impl<H: EngineHandler> Driver<H> {
     }
 
     fn on_poll(&mut self, reply: oneshot::Sender<Result<Encoder, HttpError>>) {
+        if self.session.closed().is_some() && self.linger_until.is_none() {
+            // Closed with nothing left to deliver: the session is gone for this request.
+            let _ = reply.send(Err(HttpError::SessionIdUnknown));
+            return;
+        }
         if self.session.transport() != TransportKind::Polling {
             let _ = reply.send(Err(HttpError::BadRequest));
             return;
@@ -189,7 +201,11 @@ impl<H: EngineHandler> Driver<H> {
         reply: oneshot::Sender<Result<(), HttpError>>,
     ) {
         if self.session.closed().is_some() {
-            let _ = reply.send(Ok(()));
+            let result = match self.linger_until {
+                Some(_) => Ok(()),
+                None => Err(HttpError::SessionIdUnknown),
+            };
+            let _ = reply.send(result);
             return;
         }
         if self.session.transport() != TransportKind::Polling || self.post_reply.is_some() {

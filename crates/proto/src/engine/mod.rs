@@ -9,6 +9,6 @@ mod sid;
 
 pub use packet::{DecodeError, Frame, Message, OpenPacket, Packet, PacketType};
 pub use session::{
-    CloseReason, Event, ProbeReply, SendError, Session, SessionConfig, TransportKind,
+    CloseReason, Event, NOOP_DELAY, ProbeReply, SendError, Session, SessionConfig, TransportKind,
 };
 pub use sid::{Sid, SidError};

@@ -9,6 +9,9 @@ use bytes::Bytes;
 use super::payload::{self, Encoder};
 use super::{Frame, Message, OpenPacket, Packet, Sid};
 
+/// How long after the upgrade probe a waiting poll gets its noop (Node checks every 100 ms).
+pub const NOOP_DELAY: Duration = Duration::from_millis(100);
+
 /// Settings of a session. The defaults are Node's (`engine.io` 6).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -178,6 +181,8 @@ pub struct Session {
     outbox: VecDeque<Frame>,
     outbox_bytes: usize,
     noop_pending: bool,
+    /// When the noop for the waiting poll is due, during an upgrade.
+    noop_at: Option<Instant>,
     events: VecDeque<Event>,
     closed: Option<CloseReason>,
 }
@@ -208,6 +213,7 @@ impl Session {
             outbox: VecDeque::new(),
             outbox_bytes: 0,
             noop_pending: false,
+            noop_at: None,
             events: VecDeque::new(),
             closed: None,
         };
@@ -281,21 +287,24 @@ impl Session {
     }
 
     /// Handles one frame received on the probe socket.
-    pub fn handle_probe_frame(&mut self, _now: Instant, frame: Frame) -> ProbeReply {
+    pub fn handle_probe_frame(&mut self, now: Instant, frame: Frame) -> ProbeReply {
         if self.closed.is_some() || !matches!(self.upgrade, Upgrade::Probing { .. }) {
             return ProbeReply::Aborted;
         }
         match Packet::decode(frame) {
             Ok(Packet::Ping(data)) if data.as_ref() == b"probe" => {
-                // The pending (or next) poll is answered with a noop so that the client can
-                // pause polling and send the upgrade packet.
-                self.noop_pending = true;
+                // The waiting (or next) poll is answered with a noop so that the client can
+                // pause polling and send the upgrade packet. Like Node, the noop comes from a
+                // check `NOOP_DELAY` after the probe: a poll answered with data before then
+                // needs none (clients count the packets they get).
+                self.noop_at = Some(now + NOOP_DELAY);
                 ProbeReply::Send(Packet::Pong(data).encode())
             }
             Ok(Packet::Upgrade) => {
                 self.upgrade = Upgrade::Done;
                 self.transport = TransportKind::WebSocket;
                 self.noop_pending = false;
+                self.noop_at = None;
                 ProbeReply::Upgraded
             }
             _ => {
@@ -310,6 +319,7 @@ impl Session {
         if matches!(self.upgrade, Upgrade::Probing { .. }) {
             self.upgrade = Upgrade::None;
             self.noop_pending = false;
+            self.noop_at = None;
         }
     }
 
@@ -331,6 +341,12 @@ impl Session {
             && now >= deadline
         {
             self.abort_probe();
+        }
+        if self.noop_at.is_some_and(|t| now >= t) {
+            // Like Node's interval: a poll that comes while the upgrade is under way (the
+            // client may re-poll once after a noop) gets another noop at the next check.
+            self.noop_pending = true;
+            self.noop_at = self.is_probing().then(|| now + NOOP_DELAY);
         }
         if self.next_ping.is_some_and(|t| now >= t) {
             if !self.has_capacity() {
@@ -426,7 +442,7 @@ impl Session {
             Upgrade::Probing { deadline } => Some(deadline),
             _ => None,
         };
-        [self.next_ping, self.pong_deadline, probe]
+        [self.next_ping, self.pong_deadline, probe, self.noop_at]
             .into_iter()
             .flatten()
             .min()
@@ -493,6 +509,7 @@ impl Session {
 
     fn set_closed(&mut self, reason: CloseReason) {
         self.noop_pending = false;
+        self.noop_at = None;
         self.upgrade = match self.upgrade {
             Upgrade::Probing { .. } => Upgrade::None,
             other => other,

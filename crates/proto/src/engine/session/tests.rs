@@ -250,6 +250,12 @@ fn upgrade_sequence() {
         s.handle_probe_frame(t0 + ms(20), text("2probe")),
         ProbeReply::Send(text("3probe"))
     );
+    // The noop comes 100 ms after the probe, as from Node's check timer.
+    assert_eq!(polled(&mut s), None);
+    assert_eq!(s.poll_timeout(), Some(t0 + ms(120)));
+    s.handle_timeout(t0 + ms(119));
+    assert_eq!(polled(&mut s), None);
+    s.handle_timeout(t0 + ms(120));
     assert_eq!(polled(&mut s).as_deref(), Some("6"));
     s.send(text("4during")).unwrap();
     assert_eq!(
@@ -360,4 +366,30 @@ fn a_due_ping_with_a_full_outbox_closes_the_session() {
             "outbound buffer full (slow consumer)"
         ))
     );
+}
+
+#[test]
+fn every_poll_during_the_upgrade_gets_a_noop() {
+    // A client may re-poll after the first noop (when it arrives before `3probe`): that poll
+    // must end too, or the client never pauses and the upgrade stalls.
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        ping_interval: Duration::from_secs(100),
+        ..cfg()
+    };
+    let mut s = Session::new(sid(), config, TransportKind::Polling, t0);
+    polled(&mut s);
+    assert!(s.start_probe(t0));
+    s.handle_probe_frame(t0, text("2probe"));
+    s.handle_timeout(t0 + ms(100));
+    assert_eq!(polled(&mut s).as_deref(), Some("6"));
+    assert_eq!(polled(&mut s), None);
+    s.handle_timeout(t0 + ms(200));
+    assert_eq!(polled(&mut s).as_deref(), Some("6"));
+    assert_eq!(
+        s.handle_probe_frame(t0 + ms(250), text("5")),
+        ProbeReply::Upgraded
+    );
+    // No more checks once upgraded.
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(100)));
 }
