@@ -366,3 +366,28 @@ async fn huge_headers_and_garbage_are_refused() {
     assert!(out.starts_with("HTTP/1.1 400"), "{out}");
     server.assert_healthy().await;
 }
+
+/// A client that polls again after the first noop (it got the noop before `3probe`) must get
+/// a noop again, or it never pauses and the upgrade stalls until `upgrade_timeout` (found by
+/// the chat's terminal client).
+#[tokio::test]
+async fn every_poll_during_the_upgrade_ends_with_a_noop() {
+    let mut config = fast_config();
+    config.session.ping_interval = std::time::Duration::from_secs(30);
+    let server = start(config).await;
+    let sid = server.handshake().await;
+    let mut c = ws::connect(
+        server.addr,
+        &format!("/engine.io/?EIO=4&transport=websocket&sid={sid}"),
+    )
+    .await;
+    ws::send_text(&mut c, "2probe").await;
+    assert_eq!(ws::read(&mut c).await, Read::Text("3probe".into()));
+    for _ in 0..2 {
+        let res = within(5, "noop", http::get(server.addr, &server.url(sid))).await;
+        assert_eq!(res.text(), "6");
+    }
+    ws::send_text(&mut c, "5").await;
+    ws::send_text(&mut c, "4done").await;
+    assert_eq!(ws::read(&mut c).await, Read::Text("4done".into()));
+}
