@@ -119,11 +119,15 @@ impl Endpoint {
         .map_err(|e| BuildError::Tls(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
+        // Polling requests are small and latency-bound: no Nagle delay.
+        let mut tcp = HttpConnector::new();
+        tcp.set_nodelay(true);
+        tcp.enforce_http(false);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls.clone())
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(tcp);
         let http = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);

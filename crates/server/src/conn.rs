@@ -11,6 +11,7 @@ use ferrio_proto::socket::{Decoder, Encoded, PacketData, encode_connect, encode_
 use crate::adapter::Room;
 use crate::handler::{ConnectParts, MessageParts};
 use crate::io::IoInner;
+use crate::ns::ConnectGuard;
 use crate::socket::{DisconnectReason, Origin, SocketRef};
 
 /// The Engine.IO handler of a [`crate::SocketIo`].
@@ -220,13 +221,14 @@ impl IoHandler {
                     .send(&encode_connect_error(&nsp, "Too many namespaces", None));
                 return;
             }
-            let Some(ns) = self.io.namespace_for(&nsp, &auth) else {
+            let Some(guard) = self.io.namespace_for(&nsp, &auth) else {
                 drop(slots);
                 conn.shared
                     .send(&encode_connect_error(&nsp, "Invalid namespace", None));
                 return;
             };
             slots.insert(nsp.clone(), Slot::Connecting);
+            let ns = guard.0.clone();
             let restored = ns.recovery.as_ref().and_then(|store| {
                 let pid = auth.get("pid")?.as_str()?;
                 let offset = auth.get("offset")?.as_str()?;
@@ -263,7 +265,7 @@ impl IoHandler {
                 Arc::downgrade(&conn.shared),
             );
             let shared = conn.shared.clone();
-            tokio::spawn(run_connect(shared, socket, nsp, auth, recovery));
+            tokio::spawn(run_connect(shared, socket, nsp, auth, recovery, guard));
         }
     }
 }
@@ -274,6 +276,8 @@ async fn run_connect(
     nsp: String,
     auth: serde_json::Value,
     recovery: Option<(Vec<Room>, Vec<Encoded>)>,
+    // Keeps the namespace counted as busy until the socket is in it (or refused).
+    _guard: ConnectGuard,
 ) {
     let handlers = socket.ns.handlers.clone();
     let skip = recovery.is_some()

@@ -18,7 +18,10 @@ use crate::client_bundle::ClientBundle;
 use crate::conn::IoHandler;
 use crate::handler::{ConnectHandler, ErasedConnect};
 use crate::layer::{SocketIoLayer, SocketIoService};
-use crate::ns::{ConnectError, DynNamespace, Handlers, Matcher, MiddlewareFuture, Namespace};
+use crate::ns::{
+    ConnectError, ConnectGuard, DynNamespace, Handlers, Matcher, MiddlewareFuture, Namespace,
+    Registry,
+};
 use crate::operators::{BroadcastOperator, IntoRooms};
 use crate::recovery::RecoveryConfig;
 use crate::socket::SocketRef;
@@ -41,6 +44,11 @@ pub struct SocketIoConfig {
     pub max_concurrent_handlers: usize,
     /// Decoder limits (attachments per packet, JSON depth).
     pub decode_limits: DecodeLimits,
+    /// Whether a child of a dynamic namespace is removed once its last socket leaves (Node's
+    /// `cleanupEmptyChildNamespaces`; there off by default, here on, so that clients naming
+    /// ever new children cannot grow memory). Children are kept when connection state recovery
+    /// is on. Default true.
+    pub cleanup_empty_child_namespaces: bool,
     /// Most namespaces one connection may join at once; past it a CONNECT is refused with
     /// `CONNECT_ERROR "Too many namespaces"`. Default 256.
     pub max_namespaces_per_connection: usize,
@@ -63,6 +71,7 @@ impl Default for SocketIoConfig {
             max_concurrent_handlers: 128,
             decode_limits: DecodeLimits::default(),
             max_namespaces_per_connection: 256,
+            cleanup_empty_child_namespaces: true,
             connection_state_recovery: None,
             serve_client: None,
         }
@@ -94,37 +103,49 @@ pub(crate) struct IoShared {
 /// The namespace registry.
 pub(crate) struct IoInner {
     pub(crate) shared: Arc<IoShared>,
-    namespaces: RwLock<HashMap<String, Arc<Namespace>>>,
+    namespaces: Arc<Registry>,
     dynamic: RwLock<Vec<DynNamespace>>,
 }
 
 impl IoInner {
     /// The namespace a CONNECT asks for: a static one, an existing child, or a new child of
-    /// the first dynamic namespace that matches.
+    /// the first dynamic namespace that matches. The guard counts the CONNECT as under way.
     pub(crate) fn namespace_for(
         &self,
         name: &str,
         auth: &serde_json::Value,
-    ) -> Option<Arc<Namespace>> {
+    ) -> Option<ConnectGuard> {
         if let Some(ns) = read(&self.namespaces).get(name) {
-            return Some(ns.clone());
+            return Some(ns.begin_connect());
         }
         let handlers = read(&self.dynamic)
             .iter()
             .find(|d| d.matcher.matches(name, auth))
             .map(|d| d.handlers.clone())?;
         let mut map = write(&self.namespaces);
-        let ns = map
-            .entry(name.to_owned())
-            .or_insert_with(|| {
-                Arc::new(Namespace::new(
-                    name.to_owned(),
-                    handlers,
-                    self.shared.clone(),
-                ))
-            })
-            .clone();
-        Some(ns)
+        let ns = map.entry(name.to_owned()).or_insert_with(|| {
+            Arc::new(Namespace::new(
+                name.to_owned(),
+                handlers,
+                self.shared.clone(),
+                Some(Arc::downgrade(&self.namespaces)),
+            ))
+        });
+        Some(ns.begin_connect())
+    }
+
+    /// The namespace `io.of(name)` names: an existing one, a child of a dynamic namespace
+    /// whose pattern matches (predicates get a null auth), or a new static one.
+    fn namespace_named(&self, name: &str) -> Arc<Namespace> {
+        if let Some(guard) = self.namespace_for(name, &serde_json::Value::Null) {
+            return guard.0.clone();
+        }
+        self.static_ns(name)
+    }
+
+    /// The names of the namespaces (static ones and current children).
+    pub(crate) fn names(&self) -> Vec<String> {
+        read(&self.namespaces).keys().cloned().collect()
     }
 
     fn static_ns(&self, name: &str) -> Arc<Namespace> {
@@ -135,6 +156,7 @@ impl IoInner {
                     name.to_owned(),
                     Arc::new(Handlers::default()),
                     self.shared.clone(),
+                    None,
                 ))
             })
             .clone()
@@ -290,7 +312,7 @@ impl SocketIoBuilder {
         });
         let inner = Arc::new(IoInner {
             shared: shared.clone(),
-            namespaces: RwLock::new(HashMap::new()),
+            namespaces: Arc::new(RwLock::new(HashMap::new())),
             dynamic: RwLock::new(Vec::new()),
         });
         let engine = Engine::new(shared.config.engine.clone(), IoHandler::new(inner.clone()));
@@ -387,7 +409,14 @@ impl SocketIo {
     /// Operators on a namespace (`io.of("/chat").to("room").emit(...)`). The namespace is
     /// created (with no handler) if it does not exist.
     pub fn of(&self, path: impl Into<String>) -> BroadcastOperator {
-        BroadcastOperator::new(self.inner.static_ns(&normalise(path.into())))
+        BroadcastOperator::new(self.inner.namespace_named(&normalise(path.into())))
+    }
+
+    /// The names of the namespaces: static ones, and the children of dynamic namespaces that
+    /// have sockets (empty children are removed, see
+    /// [`SocketIoConfig::cleanup_empty_child_namespaces`]).
+    pub fn namespaces(&self) -> Vec<String> {
+        self.inner.names()
     }
 
     fn main(&self) -> BroadcastOperator {

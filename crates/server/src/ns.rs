@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock, Weak};
 
 use ferrio_proto::engine::Sid;
 use ferrio_proto::socket::MAX_ACK_ID;
@@ -71,6 +71,9 @@ impl Handlers {
     }
 }
 
+/// The namespaces of a server, by name.
+pub(crate) type Registry = RwLock<HashMap<String, Arc<Namespace>>>;
+
 /// One namespace.
 pub(crate) struct Namespace {
     pub(crate) name: String,
@@ -80,11 +83,32 @@ pub(crate) struct Namespace {
     ack_ids: AtomicU64,
     pub(crate) shared: Arc<IoShared>,
     pub(crate) recovery: Option<RecoveryStore>,
+    /// For a child of a dynamic namespace: the registry it is removed from once empty.
+    child_of: Option<Weak<Registry>>,
+    /// CONNECTs under way (middlewares running): the namespace is not empty meanwhile.
+    pending: AtomicUsize,
+}
+
+/// A CONNECT under way for a namespace; dropped when the socket is in (or refused).
+pub(crate) struct ConnectGuard(pub(crate) Arc<Namespace>);
+
+impl Drop for ConnectGuard {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::AcqRel);
+        self.0.cleanup_if_empty();
+    }
 }
 
 impl Namespace {
-    pub(crate) fn new(name: String, handlers: Arc<Handlers>, shared: Arc<IoShared>) -> Self {
+    pub(crate) fn new(
+        name: String,
+        handlers: Arc<Handlers>,
+        shared: Arc<IoShared>,
+        child_of: Option<Weak<Registry>>,
+    ) -> Self {
         Namespace {
+            child_of,
+            pending: AtomicUsize::new(0),
             adapter: (shared.adapter_factory)(&name),
             name,
             handlers,
@@ -116,6 +140,38 @@ impl Namespace {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&sid);
+        self.cleanup_if_empty();
+    }
+
+    /// Counts a CONNECT under way (call with the registry lock held, so that a cleanup cannot
+    /// slip in between the lookup and the count).
+    pub(crate) fn begin_connect(self: &Arc<Self>) -> ConnectGuard {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        ConnectGuard(self.clone())
+    }
+
+    /// A child of a dynamic namespace with no socket and no CONNECT under way leaves the
+    /// registry (Node's `cleanupEmptyChildNamespaces`), so that a client cannot grow the
+    /// server's memory by naming ever new children. Kept when connection state recovery is on:
+    /// its stored sessions live in the namespace.
+    fn cleanup_if_empty(&self) {
+        if self.recovery.is_some() || !self.shared.config.cleanup_empty_child_namespaces {
+            return;
+        }
+        let Some(registry) = self.child_of.as_ref().and_then(Weak::upgrade) else {
+            return;
+        };
+        if self.len() > 0 || self.pending.load(Ordering::Acquire) > 0 {
+            return;
+        }
+        let mut map = registry.write().unwrap_or_else(|p| p.into_inner());
+        let is_me = map
+            .get(&self.name)
+            .is_some_and(|ns| std::ptr::eq(Arc::as_ptr(ns), self));
+        if is_me && self.len() == 0 && self.pending.load(Ordering::Acquire) == 0 {
+            map.remove(&self.name);
+            tracing::debug!(ns = %self.name, "empty child namespace removed");
+        }
     }
 
     pub(crate) fn socket(&self, sid: Sid) -> Option<SocketRef> {

@@ -41,3 +41,43 @@ async fn namespaces_per_connection_are_bounded() {
     c.send(&t("0/room-3,")).await;
     assert!(c.recv().await.starts_with(r#"0/room-3,{"sid":"#));
 }
+
+/// Children of a dynamic namespace are removed once empty, so a client naming ever new ones
+/// cannot grow the server's memory; a child with sockets stays, and a name used again gets a
+/// fresh child with the same handlers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_dynamic_children_are_removed() {
+    let io = builder_with(SocketIoConfig::default()).build();
+    io.ns("/", async |_: SocketRef| {});
+    io.dyn_ns("/room-{id}", async |socket: SocketRef| {
+        socket.on("echo", async |socket: SocketRef, args: Args| {
+            socket.emit("echo", &args).unwrap();
+        });
+    });
+    let server = Server::start(io);
+    let mut c = RawWs::open(server.addr).await;
+    c.join().await;
+    for n in 0..50 {
+        c.send(&t(&format!("0/room-{n},"))).await;
+        assert!(
+            c.recv()
+                .await
+                .starts_with(&format!(r#"0/room-{n},{{"sid":"#))
+        );
+        c.send(&t(&format!("1/room-{n},"))).await;
+    }
+    c.send(&t("0/room-keep,")).await;
+    assert!(c.recv().await.starts_with(r#"0/room-keep,{"sid":"#));
+    server
+        .wait_until("empty children removed", |io| {
+            let mut names = io.namespaces();
+            names.sort();
+            names == ["/", "/room-keep"]
+        })
+        .await;
+    // The same name again: a new child, with the handlers of the dynamic namespace.
+    c.send(&t("0/room-7,")).await;
+    assert!(c.recv().await.starts_with(r#"0/room-7,{"sid":"#));
+    c.send(&t(r#"2/room-7,["echo","again"]"#)).await;
+    assert_eq!(c.recv().await, r#"2/room-7,["echo","again"]"#);
+}

@@ -34,6 +34,8 @@ pub async fn connect_with(
     headers: &[(&str, &str)],
 ) -> Result<Ws, tungstenite::Error> {
     let stream = TcpStream::connect(addr).await.expect("connect");
+    // Small frames sent back to back must not wait for the peer's delayed ACK (Nagle).
+    stream.set_nodelay(true).expect("TCP_NODELAY");
     let mut req = format!("ws://{addr}{path_and_query}")
         .into_client_request()
         .expect("request");
