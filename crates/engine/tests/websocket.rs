@@ -12,6 +12,15 @@ fn ws_url() -> &'static str {
     "/engine.io/?EIO=4&transport=websocket"
 }
 
+/// A WebSocket for an existing (polling) session: the upgrade probe.
+async fn probe_ws(server: &common::TestServer, sid: ferrio_engine::Sid) -> ws::Ws {
+    ws::connect(
+        server.addr,
+        &format!("/engine.io/?EIO=4&transport=websocket&sid={sid}"),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn direct_websocket_session() {
     let mut server = start(fast_config()).await;
@@ -123,11 +132,7 @@ async fn upgrade_from_polling() {
     let mut server = start(fast_config()).await;
     let sid = server.handshake().await;
     let poll_url = server.url(sid);
-    let mut c = ws::connect(
-        server.addr,
-        &format!("/engine.io/?EIO=4&transport=websocket&sid={sid}"),
-    )
-    .await;
+    let mut c = probe_ws(&server, sid).await;
     ws::send_text(&mut c, "2probe").await;
     assert_eq!(ws::read(&mut c).await, Read::Text("3probe".into()));
     let res = http::get(server.addr, &poll_url).await;
@@ -149,11 +154,7 @@ async fn upgrade_from_polling() {
     let res = http::post(server.addr, &poll_url, "4x").await;
     assert_eq!(res.status, 400);
     // A second WebSocket for the same session is closed straight away.
-    let mut second = ws::connect(
-        server.addr,
-        &format!("/engine.io/?EIO=4&transport=websocket&sid={sid}"),
-    )
-    .await;
+    let mut second = probe_ws(&server, sid).await;
     assert!(within(5, "second ws closed", ws::closed(&mut second)).await);
     // The first one still works.
     ws::send_text(&mut c, "4again").await;
@@ -173,11 +174,7 @@ async fn pending_poll_gets_noop_when_the_probe_arrives() {
     let server = start(fast_config()).await;
     let sid = server.handshake().await;
     let (addr, url) = (server.addr, server.url(sid));
-    let mut c = ws::connect(
-        server.addr,
-        &format!("/engine.io/?EIO=4&transport=websocket&sid={sid}"),
-    )
-    .await;
+    let mut c = probe_ws(&server, sid).await;
     let pending = tokio::spawn(async move { http::get(addr, &url).await });
     ws::send_text(&mut c, "2probe").await;
     assert_eq!(ws::read(&mut c).await, Read::Text("3probe".into()));
@@ -196,11 +193,7 @@ async fn pending_poll_gets_noop_when_the_probe_arrives() {
 async fn junk_on_the_probe_keeps_polling() {
     let server = start(fast_config()).await;
     let sid = server.handshake().await;
-    let mut c = ws::connect(
-        server.addr,
-        &format!("/engine.io/?EIO=4&transport=websocket&sid={sid}"),
-    )
-    .await;
+    let mut c = probe_ws(&server, sid).await;
     ws::send_text(&mut c, "4not a probe").await;
     assert!(within(5, "probe closed", ws::closed(&mut c)).await);
     let res = http::post(server.addr, &server.url(sid), "4polling").await;
@@ -215,11 +208,7 @@ async fn upgrade_timeout_closes_the_probe() {
     config.session.upgrade_timeout = std::time::Duration::from_millis(100);
     let server = start(config).await;
     let sid = server.handshake().await;
-    let mut c = ws::connect(
-        server.addr,
-        &format!("/engine.io/?EIO=4&transport=websocket&sid={sid}"),
-    )
-    .await;
+    let mut c = probe_ws(&server, sid).await;
     ws::send_text(&mut c, "2probe").await;
     assert_eq!(ws::read(&mut c).await, Read::Text("3probe".into()));
     assert!(within(5, "probe closed", ws::closed(&mut c)).await);
@@ -376,11 +365,7 @@ async fn every_poll_during_the_upgrade_ends_with_a_noop() {
     config.session.ping_interval = std::time::Duration::from_secs(30);
     let server = start(config).await;
     let sid = server.handshake().await;
-    let mut c = ws::connect(
-        server.addr,
-        &format!("/engine.io/?EIO=4&transport=websocket&sid={sid}"),
-    )
-    .await;
+    let mut c = probe_ws(&server, sid).await;
     ws::send_text(&mut c, "2probe").await;
     assert_eq!(ws::read(&mut c).await, Read::Text("3probe".into()));
     for _ in 0..2 {
