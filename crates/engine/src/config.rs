@@ -35,7 +35,9 @@ pub struct EngineConfig {
     pub ws_max_write_buffer_size: usize,
     /// Most live sessions; past it handshakes are refused with 503. Default 1 000 000.
     pub max_sessions: usize,
-    /// How long a closing session waits to flush its last packets to the client. Default 5 s.
+    /// How long a session closed by the server waits for the client's next poll to hand over
+    /// its last packets (the JS client polls again at once), and for a WebSocket close to
+    /// complete. Default 2 s.
     pub close_timeout: Duration,
 }
 
@@ -51,7 +53,7 @@ impl Default for EngineConfig {
             ws_write_buffer_size: 128 * 1024,
             ws_max_write_buffer_size: 4 * 1024 * 1024,
             max_sessions: 1_000_000,
-            close_timeout: Duration::from_secs(5),
+            close_timeout: Duration::from_secs(2),
         }
     }
 }

@@ -32,6 +32,9 @@ pub(crate) enum Cmd {
     Probe(Box<WsStream>),
 }
 
+/// How long a session closed during an upgrade waits for a last poll.
+const CLOSE_DURING_UPGRADE_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Where the answer to a polling POST goes.
 type PostReply = oneshot::Sender<Result<(), HttpError>>;
 
@@ -57,6 +60,8 @@ pub(crate) struct Driver<H: EngineHandler> {
     linger_until: Option<Instant>,
     /// The handler's state; taken when the session closes.
     state: Option<H::Session>,
+    /// The session closed while a WebSocket probe was attached.
+    closed_during_upgrade: bool,
     /// The answer to a polling POST, held until its messages are all handed to the handler.
     post_reply: Option<(PostReply, Result<(), HttpError>)>,
 }
@@ -89,6 +94,7 @@ impl<H: EngineHandler> Driver<H> {
             linger_until: None,
             state: None,
             post_reply: None,
+            closed_during_upgrade: false,
         }
     }
 
@@ -174,7 +180,7 @@ impl<H: EngineHandler> Driver<H> {
     }
 
     fn on_poll(&mut self, reply: oneshot::Sender<Result<Encoder, HttpError>>) {
-        if self.session.closed().is_some() && self.linger_until.is_none() {
+        if self.session.closed().is_some() && !self.delivers_after_close() {
             // Closed with nothing left to deliver: the session is gone for this request.
             let _ = reply.send(Err(HttpError::SessionIdUnknown));
             return;
@@ -201,9 +207,9 @@ impl<H: EngineHandler> Driver<H> {
         reply: oneshot::Sender<Result<(), HttpError>>,
     ) {
         if self.session.closed().is_some() {
-            let result = match self.linger_until {
-                Some(_) => Ok(()),
-                None => Err(HttpError::SessionIdUnknown),
+            let result = match self.delivers_after_close() {
+                true => Ok(()),
+                false => Err(HttpError::SessionIdUnknown),
             };
             let _ = reply.send(result);
             return;
@@ -359,7 +365,32 @@ impl<H: EngineHandler> Driver<H> {
         self.probe_out = None;
         self.probe_dirty = false;
         if let Some(ws) = self.probe.take() {
-            tokio::spawn(close_quietly(ws, None));
+            let closed = self.session.closed().is_some();
+            self.closed_during_upgrade |= closed;
+            // Closed by the server during the upgrade: a client that already sent `5` reads
+            // the last packets on this socket (Node flushes them after the upgrade); one that
+            // was still probing drops them with the probe and polls again, and gets them from
+            // the (short) linger below.
+            let rest = if closed
+                && matches!(
+                    self.session.closed(),
+                    Some(CloseReason::ForcedClose | CloseReason::ServerShuttingDown)
+                ) {
+                self.session.queued_frames()
+            } else {
+                Vec::new()
+            };
+            let timeout = self.engine.config().close_timeout;
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(timeout, async move {
+                    let mut ws = ws;
+                    for f in rest {
+                        ws.feed(ws::to_message(f)).await?;
+                    }
+                    ws.close(None).await
+                })
+                .await;
+            });
         }
     }
 
@@ -528,24 +559,35 @@ impl<H: EngineHandler> Driver<H> {
         progress
     }
 
+    /// Whether a closed polling session still owes the client its last packets: only after a
+    /// close decided by the server (`close()`, shutdown) with packets queued, as Node's polling
+    /// transport waits for the next poll. Not after an error or a missed pong: the session is
+    /// gone at once, and a later poll gets 400.
+    fn delivers_after_close(&self) -> bool {
+        self.ws.is_none()
+            && self.session.transport() == TransportKind::Polling
+            && self.session.has_output()
+            && matches!(
+                self.session.closed(),
+                Some(CloseReason::ForcedClose | CloseReason::ServerShuttingDown)
+            )
+    }
+
     /// Once closed: whether anything is still owed to a polling client.
     fn is_done(&mut self, now: Instant) -> bool {
-        if self.ws.is_some() || self.session.transport() != TransportKind::Polling {
-            return true;
-        }
-        if !self.session.has_output() {
-            return true;
-        }
-        let server_side = matches!(
-            self.session.closed(),
-            Some(CloseReason::ForcedClose | CloseReason::ServerShuttingDown)
-        );
-        if !server_side {
+        if !self.delivers_after_close() {
             return true;
         }
         match self.linger_until {
             None => {
-                self.linger_until = Some(now + self.engine.config().close_timeout);
+                // Closed during an upgrade, the client either switched (and got the packets on
+                // the probe socket) or polls again at once after the failed probe.
+                let wait = if self.closed_during_upgrade || self.probe.is_some() {
+                    CLOSE_DURING_UPGRADE_LINGER.min(self.engine.config().close_timeout)
+                } else {
+                    self.engine.config().close_timeout
+                };
+                self.linger_until = Some(now + wait);
                 false
             }
             Some(l) => now >= l,

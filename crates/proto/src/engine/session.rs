@@ -412,6 +412,12 @@ impl Session {
         self.pop()
     }
 
+    /// A copy of every queued frame, whatever the transport (a driver that also hands a closed
+    /// session's last packets to a WebSocket that was being probed).
+    pub fn queued_frames(&self) -> Vec<Frame> {
+        self.outbox.iter().cloned().collect()
+    }
+
     /// The body for a waiting polling GET, or `None` when there is nothing to send yet.
     ///
     /// During an upgrade, after the probe, this is a lone noop. Otherwise it is everything
