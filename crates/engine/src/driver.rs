@@ -32,8 +32,9 @@ pub(crate) enum Cmd {
     Probe(Box<WsStream>),
 }
 
-/// How long a session closed during an upgrade waits for a last poll.
-const CLOSE_DURING_UPGRADE_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long a session closed during an upgrade, or by the client's `1`, waits for a last
+/// poll (one sent together with the close).
+const SHORT_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Where the answer to a polling POST goes.
 type PostReply = oneshot::Sender<Result<(), HttpError>>;
@@ -559,31 +560,46 @@ impl<H: EngineHandler> Driver<H> {
         progress
     }
 
-    /// Whether a closed polling session still owes the client its last packets: only after a
-    /// close decided by the server (`close()`, shutdown) with packets queued, as Node's polling
-    /// transport waits for the next poll. Not after an error or a missed pong: the session is
-    /// gone at once, and a later poll gets 400.
+    /// Whether a poll that reaches a closed polling session still gets its last packets: after
+    /// a close by the server (`close()`, shutdown: the queue and `1`) or by the client (`1`
+    /// posted: the noop). After an error or a missed pong the session is gone, as on Node, and
+    /// the poll gets 400.
     fn delivers_after_close(&self) -> bool {
         self.ws.is_none()
             && self.session.transport() == TransportKind::Polling
             && self.session.has_output()
             && matches!(
                 self.session.closed(),
-                Some(CloseReason::ForcedClose | CloseReason::ServerShuttingDown)
+                Some(
+                    CloseReason::ForcedClose
+                        | CloseReason::ServerShuttingDown
+                        | CloseReason::TransportClose
+                )
             )
+    }
+
+    /// Whether the session waits for that poll: after a close by the server for
+    /// `close_timeout` (Node's polling transport waits for the next poll to drain its buffer),
+    /// after the client's `1` briefly, for a poll sent together with it.
+    fn lingers(&self) -> bool {
+        self.delivers_after_close()
     }
 
     /// Once closed: whether anything is still owed to a polling client.
     fn is_done(&mut self, now: Instant) -> bool {
-        if !self.delivers_after_close() {
+        if !self.lingers() {
             return true;
         }
         match self.linger_until {
             None => {
                 // Closed during an upgrade, the client either switched (and got the packets on
-                // the probe socket) or polls again at once after the failed probe.
-                let wait = if self.closed_during_upgrade || self.probe.is_some() {
-                    CLOSE_DURING_UPGRADE_LINGER.min(self.engine.config().close_timeout)
+                // the probe socket) or polls again at once after the failed probe; closed by
+                // the client, only a poll already on its way is expected.
+                let short = self.closed_during_upgrade
+                    || self.probe.is_some()
+                    || matches!(self.session.closed(), Some(CloseReason::TransportClose));
+                let wait = if short {
+                    SHORT_LINGER.min(self.engine.config().close_timeout)
                 } else {
                     self.engine.config().close_timeout
                 };

@@ -355,8 +355,10 @@ impl Session {
                     "outbound buffer full (slow consumer)",
                 ));
             }
-            self.next_ping = None;
-            self.pong_deadline = Some(now + self.config.ping_timeout);
+            // The deadline counts from when the ping was due, not from when the timer ran:
+            // a late timer must not make the session outlive interval + timeout.
+            let due = self.next_ping.take().unwrap_or(now);
+            self.pong_deadline = Some(due + self.config.ping_timeout);
             self.push(Frame::Text(Bytes::from_static(b"2")));
         }
     }

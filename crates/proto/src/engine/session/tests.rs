@@ -393,3 +393,14 @@ fn every_poll_during_the_upgrade_gets_a_noop() {
     // No more checks once upgraded.
     assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(100)));
 }
+
+#[test]
+fn a_late_timer_does_not_extend_the_session() {
+    // The official suites GET at interval + timeout after the handshake and expect 400.
+    let t0 = Instant::now();
+    let mut s = Session::new(sid(), cfg(), TransportKind::Polling, t0);
+    s.handle_timeout(t0 + ms(310));
+    assert_eq!(s.poll_timeout(), Some(t0 + ms(500)));
+    s.handle_timeout(t0 + ms(500));
+    assert_eq!(s.closed(), Some(&CloseReason::PingTimeout));
+}
