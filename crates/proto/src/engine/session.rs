@@ -356,9 +356,15 @@ impl Session {
                 ));
             }
             // The deadline counts from when the ping was due, not from when the timer ran:
-            // a late timer must not make the session outlive interval + timeout.
+            // a late timer must not make the session outlive interval + timeout. A server so
+            // late that the whole window has passed gives the client a full window from now.
             let due = self.next_ping.take().unwrap_or(now);
-            self.pong_deadline = Some(due + self.config.ping_timeout);
+            let deadline = due + self.config.ping_timeout;
+            self.pong_deadline = Some(if deadline > now {
+                deadline
+            } else {
+                now + self.config.ping_timeout
+            });
             self.push(Frame::Text(Bytes::from_static(b"2")));
         }
     }

@@ -403,4 +403,10 @@ fn a_late_timer_does_not_extend_the_session() {
     assert_eq!(s.poll_timeout(), Some(t0 + ms(500)));
     s.handle_timeout(t0 + ms(500));
     assert_eq!(s.closed(), Some(&CloseReason::PingTimeout));
+
+    // A server so late that the window has passed gives the client a full window.
+    let mut s = Session::new(sid(), cfg(), TransportKind::Polling, t0);
+    s.handle_timeout(t0 + ms(900));
+    assert!(s.closed().is_none());
+    assert_eq!(s.poll_timeout(), Some(t0 + ms(1100)));
 }
