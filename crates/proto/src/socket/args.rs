@@ -254,6 +254,20 @@ impl<'a> TopSer<'a> {
             close,
         }
     }
+
+    /// `{"variant":` then `inner`, closed by `close` (enum variants with fields).
+    fn open_variant(
+        self,
+        variant: &str,
+        inner: u8,
+        close: &'static str,
+    ) -> Result<Json<'a>, serde_json::Error> {
+        let mut j = self.open("{", close);
+        j.key(variant)?;
+        j.buf.push(inner);
+        j.first = true;
+        Ok(j)
+    }
 }
 
 impl<'a> Serializer for TopSer<'a> {
@@ -379,11 +393,7 @@ impl<'a> Serializer for TopSer<'a> {
         variant: &'static str,
         _len: usize,
     ) -> Result<Json<'a>, serde_json::Error> {
-        let mut j = self.open("{", "]}");
-        j.key(variant)?;
-        j.buf.push(b'[');
-        j.first = true;
-        Ok(j)
+        self.open_variant(variant, b'[', "]}")
     }
     fn serialize_map(self, _len: Option<usize>) -> Result<Json<'a>, serde_json::Error> {
         Ok(self.open("{", "}"))
@@ -402,11 +412,7 @@ impl<'a> Serializer for TopSer<'a> {
         variant: &'static str,
         _len: usize,
     ) -> Result<Json<'a>, serde_json::Error> {
-        let mut j = self.open("{", "}}");
-        j.key(variant)?;
-        j.buf.push(b'{');
-        j.first = true;
-        Ok(j)
+        self.open_variant(variant, b'{', "}}")
     }
 }
 

@@ -341,3 +341,16 @@ fn typed_args() {
     let v: serde_json::Value = args.deserialize().unwrap();
     assert_eq!(v, serde_json::json!({"x": 1}));
 }
+
+#[test]
+fn enum_variants_as_one_argument() {
+    #[derive(Serialize)]
+    enum E {
+        T(u8, u8),
+        S { a: u8 },
+    }
+    let e = encode_event("/", None, "e", &E::T(1, 2)).unwrap();
+    assert_eq!(e.text, Bytes::from_static(br#"42["e",{"T":[1,2]}]"#));
+    let e = encode_event("/", None, "e", &E::S { a: 3 }).unwrap();
+    assert_eq!(e.text, Bytes::from_static(br#"42["e",{"S":{"a":3}}]"#));
+}
