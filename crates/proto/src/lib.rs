@@ -27,3 +27,4 @@
 
 pub mod engine;
 pub mod socket;
+pub mod value;

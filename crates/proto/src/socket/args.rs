@@ -7,11 +7,13 @@
 //! Receiving: [`Args`] keeps each argument as raw JSON until a type is asked for.
 
 use bytes::Bytes;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde::ser::{self, Serialize, Serializer};
 use serde_json::Value;
 
 use super::binary::{Attachments, BinDe, serialize_with_placeholders};
+use crate::value::Value as DynValue;
 
 /// Received arguments of an event or an ack, still raw.
 #[derive(Clone, Debug, PartialEq)]
@@ -133,6 +135,30 @@ impl Args {
         }
     }
 
+    /// The arguments as [`Value`]s, attachments in place of their placeholders (for a packet
+    /// that leaves the text wire format: a cluster message, the msgpack parser).
+    pub fn to_values(&self) -> Result<Vec<DynValue>, ArgsError> {
+        match self {
+            Args::Text(raw) => raw
+                .iter()
+                .map(|r| serde_json::from_slice(r).map_err(ArgsError))
+                .collect(),
+            Args::Binary {
+                values,
+                attachments,
+            } => values
+                .iter()
+                .map(|v| {
+                    DynValue::deserialize(BinDe {
+                        value: v,
+                        bins: attachments,
+                    })
+                    .map_err(ArgsError)
+                })
+                .collect(),
+        }
+    }
+
     /// Removes and returns the last argument if it is a string (a connection-state-recovery
     /// offset appended by the server).
     pub fn pop_string(&mut self) -> Option<String> {
@@ -179,6 +205,22 @@ impl Serialize for Args {
                     })?;
                 }
             }
+        }
+        t.end()
+    }
+}
+
+/// [`Value`](crate::value::Value)s sent as arguments, one each (binary becomes attachments):
+/// `encode_event(nsp, None, "chat", &ArgList(&values))`.
+#[derive(Debug, Clone, Copy)]
+pub struct ArgList<'a>(pub &'a [DynValue]);
+
+impl Serialize for ArgList<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use ser::SerializeTuple;
+        let mut t = serializer.serialize_tuple(self.0.len())?;
+        for v in self.0 {
+            t.serialize_element(v)?;
         }
         t.end()
     }

@@ -5,7 +5,7 @@ mod args;
 mod binary;
 mod packet;
 
-pub use args::{Args, ArgsError};
+pub use args::{ArgList, Args, ArgsError};
 pub use packet::{
     DecodeLimits, Decoder, Encoded, Error, MAX_ACK_ID, MAX_NAMESPACE_LEN, Packet, PacketData,
     PacketType, RESERVED_EVENTS, encode_ack, encode_connect, encode_connect_empty,
