@@ -243,6 +243,7 @@ impl IoHandler {
                         pid,
                         recovered: true,
                         extensions: r.extensions,
+                        data: r.data,
                     },
                     Some((r.rooms, r.missed)),
                 ),
@@ -252,6 +253,7 @@ impl IoHandler {
                         pid: ns.recovery.as_ref().map(|_| new_id()),
                         recovered: false,
                         extensions: Default::default(),
+                        data: Default::default(),
                     },
                     None,
                 ),
@@ -279,6 +281,8 @@ async fn run_connect(
     // Keeps the namespace counted as busy until the socket is in it (or refused).
     _guard: ConnectGuard,
 ) {
+    // A cluster adapter subscribes first: the socket joins once messages can reach it.
+    socket.ns.ready().await;
     let handlers = socket.ns.handlers.clone();
     let skip = recovery.is_some()
         && socket

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use crate::SendError;
 use crate::ack::AckStream;
-use crate::adapter::{Adapter, LocalAdapter};
+use crate::adapter::{AdapterError, AdapterFactory, Gathered, LocalAdapter, Room};
 use crate::client_bundle::ClientBundle;
 use crate::conn::IoHandler;
 use crate::handler::{ConnectHandler, ErasedConnect};
@@ -22,8 +22,9 @@ use crate::ns::{
     ConnectError, ConnectGuard, DynNamespace, Handlers, Matcher, MiddlewareFuture, Namespace,
     Registry,
 };
-use crate::operators::{BroadcastOperator, IntoRooms};
+use crate::operators::{BroadcastOperator, IntoRooms, RemoteSocket};
 use crate::recovery::RecoveryConfig;
+use crate::server_event::ServerEvent;
 use crate::socket::SocketRef;
 
 /// Server settings. Defaults are Node's (socket.io 4.8 / engine.io 6.6).
@@ -91,13 +92,11 @@ impl StateMap {
     }
 }
 
-type AdapterFactory = Arc<dyn Fn(&str) -> Arc<dyn Adapter> + Send + Sync>;
-
 /// What every namespace and socket shares, immutable after build.
 pub(crate) struct IoShared {
     pub(crate) config: SocketIoConfig,
     pub(crate) state: StateMap,
-    pub(crate) adapter_factory: AdapterFactory,
+    pub(crate) adapter_factory: Arc<dyn AdapterFactory>,
 }
 
 /// The namespace registry.
@@ -124,12 +123,12 @@ impl IoInner {
             .map(|d| d.handlers.clone())?;
         let mut map = write(&self.namespaces);
         let ns = map.entry(name.to_owned()).or_insert_with(|| {
-            Arc::new(Namespace::new(
+            Namespace::new(
                 name.to_owned(),
                 handlers,
                 self.shared.clone(),
                 Some(Arc::downgrade(&self.namespaces)),
-            ))
+            )
         });
         Some(ns.begin_connect())
     }
@@ -148,16 +147,20 @@ impl IoInner {
         read(&self.namespaces).keys().cloned().collect()
     }
 
-    fn static_ns(&self, name: &str) -> Arc<Namespace> {
+    fn all_namespaces(&self) -> Vec<Arc<Namespace>> {
+        read(&self.namespaces).values().cloned().collect()
+    }
+
+    pub(crate) fn static_ns(&self, name: &str) -> Arc<Namespace> {
         let mut map = write(&self.namespaces);
         map.entry(name.to_owned())
             .or_insert_with(|| {
-                Arc::new(Namespace::new(
+                Namespace::new(
                     name.to_owned(),
                     Arc::new(Handlers::default()),
                     self.shared.clone(),
                     None,
-                ))
+                )
             })
             .clone()
     }
@@ -180,7 +183,7 @@ impl std::fmt::Debug for SocketIo {
 pub struct SocketIoBuilder {
     config: SocketIoConfig,
     state: StateMap,
-    adapter_factory: AdapterFactory,
+    adapter_factory: Arc<dyn AdapterFactory>,
 }
 
 impl std::fmt::Debug for SocketIoBuilder {
@@ -196,7 +199,7 @@ impl Default for SocketIoBuilder {
         SocketIoBuilder {
             config: SocketIoConfig::default(),
             state: StateMap::default(),
-            adapter_factory: Arc::new(|_| Arc::new(LocalAdapter::new())),
+            adapter_factory: Arc::new(LocalAdapter::factory()),
         }
     }
 }
@@ -294,11 +297,9 @@ impl SocketIoBuilder {
         self
     }
 
-    /// The adapter each namespace gets (the in-memory [`LocalAdapter`] by default).
-    pub fn adapter<F>(mut self, factory: F) -> Self
-    where
-        F: Fn(&str) -> Arc<dyn Adapter> + Send + Sync + 'static,
-    {
+    /// The adapter each namespace gets: the in-memory [`LocalAdapter`] by default, a cluster
+    /// adapter (e.g. `ferrio-redis`) to share rooms and broadcasts with other servers.
+    pub fn adapter(mut self, factory: impl AdapterFactory) -> Self {
         self.adapter_factory = Arc::new(factory);
         self
     }
@@ -467,9 +468,79 @@ impl SocketIo {
         self.main().emit_with_ack(event, data)
     }
 
-    /// The sockets of the main namespace.
+    /// The sockets of the main namespace on this server.
     pub fn sockets(&self) -> Vec<SocketRef> {
         self.main().sockets()
+    }
+
+    /// Every socket of the main namespace across the cluster (`fetchSockets`).
+    pub async fn fetch_sockets(&self) -> Result<Gathered<RemoteSocket>, AdapterError> {
+        self.main().fetch_sockets().await
+    }
+
+    /// Makes every socket of the main namespace join rooms, across the cluster.
+    pub fn sockets_join(&self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
+        self.main().sockets_join(rooms)
+    }
+
+    /// Makes every socket of the main namespace leave rooms, across the cluster.
+    pub fn sockets_leave(&self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
+        self.main().sockets_leave(rooms)
+    }
+
+    /// Disconnects every socket of the main namespace, across the cluster.
+    pub fn disconnect_sockets(&self, close: bool) -> Result<(), AdapterError> {
+        self.main().disconnect_sockets(close)
+    }
+
+    /// Sends an event to the server-side handlers of the other servers of the cluster (on the
+    /// main namespace; Node's `io.serverSideEmit`). A tuple is several arguments.
+    pub fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), AdapterError> {
+        self.main().server_side_emit(event, data)
+    }
+
+    /// Sends an event to the other servers and gathers one answer from each (within
+    /// `timeout`; the answers that arrived, and how many servers did not answer).
+    pub async fn server_side_emit_with_ack<T, V>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> Result<Gathered<V>, AdapterError>
+    where
+        T: Serialize + ?Sized,
+        V: DeserializeOwned,
+    {
+        self.main()
+            .server_side_emit_with_ack(event, data, timeout)
+            .await
+    }
+
+    /// Registers the handler of a server-side event of the main namespace (Node's
+    /// `io.on(event, ...)` for events from `serverSideEmit`).
+    pub fn on_server_event<F, Fut>(&self, event: impl Into<String>, handler: F)
+    where
+        F: Fn(ServerEvent) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.inner
+            .static_ns("/")
+            .handlers
+            .on_server_event(event.into(), crate::server_event::handler(handler));
+    }
+
+    /// The number of servers in the cluster (1 with the in-memory adapter).
+    pub async fn server_count(&self) -> Result<usize, AdapterError> {
+        self.main().server_count().await
+    }
+
+    /// Every room of the main namespace across the cluster.
+    pub async fn all_rooms(&self) -> Result<Gathered<Room>, AdapterError> {
+        self.main().all_rooms().await
     }
 
     /// Number of open Engine.IO connections.
@@ -477,9 +548,15 @@ impl SocketIo {
         self.engine.session_count()
     }
 
-    /// Disconnects every client (`server shutting down`) and refuses new ones.
+    /// Disconnects every client (`server shutting down`), refuses new ones and closes the
+    /// adapters (a cluster adapter unsubscribes).
     pub fn close(&self) {
         self.engine.close();
+        if tokio::runtime::Handle::try_current().is_ok() {
+            for ns in self.inner.all_namespaces() {
+                tokio::spawn(ns.adapter.close());
+            }
+        }
     }
 
     /// The settings.
@@ -501,6 +578,18 @@ impl std::fmt::Debug for NamespaceBuilder {
 }
 
 impl NamespaceBuilder {
+    /// Registers the handler of a server-side event of this namespace (events other servers
+    /// send with `server_side_emit`).
+    pub fn on_server_event<F, Fut>(self, event: impl Into<String>, handler: F) -> Self
+    where
+        F: Fn(ServerEvent) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.handlers
+            .on_server_event(event.into(), crate::server_event::handler(handler));
+        self
+    }
+
     /// Adds a connection middleware (`nsp.use`): it runs before the connection handler, in
     /// the order added; an error refuses the connection with `CONNECT_ERROR {message, data}`.
     pub fn with<F, Fut>(self, middleware: F) -> Self

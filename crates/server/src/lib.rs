@@ -46,11 +46,15 @@ mod layer;
 mod ns;
 mod operators;
 mod recovery;
+mod server_event;
 mod socket;
 mod worker;
 
-pub use ack::{AckError, AckFuture, AckSender, AckStream};
-pub use adapter::{Adapter, BroadcastOptions, LocalAdapter, Room};
+pub use ack::{AckCallback, AckError, AckFuture, AckSender, AckSink, AckStream};
+pub use adapter::{
+    Adapter, AdapterError, AdapterFactory, AdapterFuture, BroadcastFlags, BroadcastOptions,
+    BroadcastPacket, Gathered, HandshakeInfo, LocalAdapter, LocalNamespace, Room, SocketInfo,
+};
 pub use client_bundle::{CLIENT_FILES, ClientBundle, ClientBundleError};
 pub use conn::IoHandler;
 pub use ferrio_engine::{
@@ -66,8 +70,9 @@ pub use handler::{
 pub use io::{NamespaceBuilder, SocketIo, SocketIoBuilder, SocketIoConfig};
 pub use layer::{SocketIoFuture, SocketIoLayer, SocketIoService};
 pub use ns::{ConnectError, MiddlewareFuture};
-pub use operators::{BroadcastOperator, IntoRooms};
+pub use operators::{BroadcastOperator, IntoRooms, RemoteSocket};
 pub use recovery::RecoveryConfig;
+pub use server_event::ServerEvent;
 pub use socket::{DisconnectReason, Extensions, Handshake, Socket, SocketEmitter, SocketRef};
 
 /// Why an emit failed.
@@ -84,6 +89,13 @@ pub enum SendError {
     /// The data could not be serialised.
     #[error("cannot serialise the payload: {0}")]
     Encode(#[from] serde_json::Error),
+    /// The event name is reserved (`connect`, `disconnect`, ...): the client would drop the
+    /// connection, so it is refused, as Node throws.
+    #[error("\"{0}\" is a reserved event name")]
+    ReservedEvent(String),
+    /// Local sockets got the broadcast, but it could not be handed to the cluster.
+    #[error("cluster: {0}")]
+    Cluster(#[from] AdapterError),
 }
 
 impl From<ferrio_engine::SendError> for SendError {

@@ -9,10 +9,11 @@ use std::sync::{Arc, RwLock, Weak};
 use ferrio_proto::engine::Sid;
 use ferrio_proto::socket::MAX_ACK_ID;
 
-use crate::adapter::Adapter;
+use crate::adapter::{Adapter, BroadcastOptions, LocalNamespace, Room, RoomChanges, RoomIndex};
 use crate::handler::ErasedConnectHandler;
 use crate::io::IoShared;
 use crate::recovery::RecoveryStore;
+use crate::server_event::ServerEventHandler;
 use crate::socket::SocketRef;
 
 /// A connection refused by a middleware: the client gets `CONNECT_ERROR {message, data}`.
@@ -53,6 +54,7 @@ pub(crate) type Middleware = Arc<dyn Fn(SocketRef) -> MiddlewareFuture + Send + 
 pub(crate) struct Handlers {
     pub(crate) connect: RwLock<Option<Arc<dyn ErasedConnectHandler>>>,
     pub(crate) middlewares: RwLock<Vec<Middleware>>,
+    pub(crate) server_events: RwLock<HashMap<String, ServerEventHandler>>,
 }
 
 impl Handlers {
@@ -69,6 +71,21 @@ impl Handlers {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
+
+    pub(crate) fn server_event(&self, event: &str) -> Option<ServerEventHandler> {
+        self.server_events
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(event)
+            .cloned()
+    }
+
+    pub(crate) fn on_server_event(&self, event: String, handler: ServerEventHandler) {
+        self.server_events
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(event, handler);
+    }
 }
 
 /// The namespaces of a server, by name.
@@ -79,7 +96,10 @@ pub(crate) struct Namespace {
     pub(crate) name: String,
     pub(crate) handlers: Arc<Handlers>,
     sockets: RwLock<HashMap<Sid, SocketRef>>,
+    pub(crate) rooms: RoomIndex,
     pub(crate) adapter: Arc<dyn Adapter>,
+    /// Set once the adapter's `init` has finished: CONNECTs wait for it.
+    ready: tokio::sync::OnceCell<()>,
     ack_ids: AtomicU64,
     pub(crate) shared: Arc<IoShared>,
     pub(crate) recovery: Option<RecoveryStore>,
@@ -105,14 +125,18 @@ impl Namespace {
         handlers: Arc<Handlers>,
         shared: Arc<IoShared>,
         child_of: Option<Weak<Registry>>,
-    ) -> Self {
-        Namespace {
+    ) -> Arc<Self> {
+        let ns = Arc::new_cyclic(|me| Namespace {
             child_of,
             pending: AtomicUsize::new(0),
-            adapter: (shared.adapter_factory)(&name),
+            adapter: shared
+                .adapter_factory
+                .create(LocalNamespace::new(&name, me.clone())),
+            ready: tokio::sync::OnceCell::new(),
             name,
             handlers,
             sockets: RwLock::new(HashMap::new()),
+            rooms: RoomIndex::default(),
             ack_ids: AtomicU64::new(0),
             recovery: shared
                 .config
@@ -120,6 +144,57 @@ impl Namespace {
                 .clone()
                 .map(RecoveryStore::new),
             shared,
+        });
+        // Start the adapter now when there is a runtime; otherwise the first CONNECT does.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let me = ns.clone();
+            tokio::spawn(async move { me.ready().await });
+        }
+        ns
+    }
+
+    /// Waits until the adapter has started (once; an error is logged and the namespace then
+    /// serves its own sockets).
+    pub(crate) async fn ready(&self) {
+        self.ready
+            .get_or_init(|| async {
+                if let Err(e) = self.adapter.init().await {
+                    tracing::warn!(ns = %self.name, "adapter failed to start: {e}");
+                }
+            })
+            .await;
+    }
+
+    /// The sockets of this server an operation with these options reaches.
+    pub(crate) fn targets(&self, opts: &BroadcastOptions) -> Vec<SocketRef> {
+        let sids = self.rooms.sockets(opts);
+        let sockets = self.sockets.read().unwrap_or_else(|p| p.into_inner());
+        sids.iter()
+            .filter_map(|sid| sockets.get(sid).cloned())
+            .collect()
+    }
+
+    /// Adds a socket to rooms, telling the adapter about new rooms.
+    pub(crate) fn join(&self, sid: Sid, rooms: &[Room]) {
+        self.room_changes(self.rooms.add_all(sid, rooms));
+    }
+
+    /// Removes a socket from rooms.
+    pub(crate) fn leave(&self, sid: Sid, rooms: &[Room]) {
+        self.room_changes(self.rooms.del(sid, rooms));
+    }
+
+    /// Removes a socket from every room.
+    pub(crate) fn leave_all(&self, sid: Sid) {
+        self.room_changes(self.rooms.del_all(sid));
+    }
+
+    fn room_changes(&self, changes: RoomChanges) {
+        for room in &changes.created {
+            self.adapter.room_created(room);
+        }
+        for room in &changes.deleted {
+            self.adapter.room_deleted(room);
         }
     }
 
@@ -170,7 +245,11 @@ impl Namespace {
             .is_some_and(|ns| std::ptr::eq(Arc::as_ptr(ns), self));
         if is_me && self.len() == 0 && self.pending.load(Ordering::Acquire) == 0 {
             map.remove(&self.name);
+            drop(map);
             tracing::debug!(ns = %self.name, "empty child namespace removed");
+            if tokio::runtime::Handle::try_current().is_ok() {
+                tokio::spawn(self.adapter.close());
+            }
         }
     }
 

@@ -1,18 +1,22 @@
 //! Broadcast operators: `to`, `except`, `broadcast`, `local`, `volatile`, `compress`,
-//! `timeout`, then `emit`, `emit_with_ack`, `sockets`, `join`, `leave`, `disconnect`.
+//! `timeout`, then `emit`, `emit_with_ack`, `fetch_sockets`, `sockets_join`, `sockets_leave`,
+//! `disconnect_sockets`, `server_side_emit`: each goes through the namespace's adapter, so with
+//! a cluster adapter it reaches every server.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ferrio_proto::engine::Sid;
-use ferrio_proto::socket::encode_event;
+use ferrio_proto::socket::{RESERVED_EVENTS, encode_event};
+use ferrio_proto::value::{self, Value};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::mpsc;
 
 use crate::SendError;
-use crate::ack::AckStream;
-use crate::adapter::{BroadcastOptions, Room};
+use crate::ack::{AckStream, ack_channel};
+use crate::adapter::{
+    AdapterError, BroadcastOptions, BroadcastPacket, Gathered, HandshakeInfo, Room, SocketInfo,
+};
 use crate::ns::Namespace;
 use crate::socket::SocketRef;
 
@@ -60,6 +64,10 @@ impl<T: IntoRooms, const N: usize> IntoRooms for [T; N] {
 
 /// A broadcast being built. Nothing is encoded until `emit`; then the packet is encoded once
 /// and each recipient gets a reference to the same bytes.
+///
+/// `emit` reaches the local sockets before it returns and queues one publish for the other
+/// servers (unless [`local`](BroadcastOperator::local)); an error means the cluster part could
+/// not be queued (the local part was delivered).
 #[derive(Clone)]
 pub struct BroadcastOperator {
     ns: Arc<Namespace>,
@@ -75,6 +83,14 @@ impl std::fmt::Debug for BroadcastOperator {
     }
 }
 
+/// Refuses the event names the client reserves for itself (Node throws on them).
+pub(crate) fn check_event(event: &str) -> Result<(), SendError> {
+    if RESERVED_EVENTS.contains(&event) {
+        return Err(SendError::ReservedEvent(event.to_owned()));
+    }
+    Ok(())
+}
+
 impl BroadcastOperator {
     pub(crate) fn new(ns: Arc<Namespace>) -> Self {
         BroadcastOperator {
@@ -83,8 +99,9 @@ impl BroadcastOperator {
         }
     }
 
+    /// Leaves out a socket: its own room goes into `except`, as Node does.
     pub(crate) fn except_sid(mut self, sid: Sid) -> Self {
-        self.opts.except_sids.push(sid);
+        self.opts.except.push(Room::Owned(sid.to_string()));
         self
     }
 
@@ -107,25 +124,29 @@ impl BroadcastOperator {
 
     /// This server only (no cluster fan-out).
     pub fn local(mut self) -> Self {
-        self.opts.local = true;
+        self.opts.flags.local = true;
         self
     }
 
-    /// Dropped for clients whose queue is full, instead of disconnecting them.
+    /// Dropped for clients that cannot take it now, instead of queued.
     pub fn volatile(mut self) -> Self {
-        self.opts.volatile = true;
+        self.opts.flags.volatile = true;
         self
     }
 
-    /// Per-message compression (accepted for API parity; WebSocket compression is off).
+    /// Per-message compression (carried to other servers; WebSocket compression is off).
     pub fn compress(mut self, compress: bool) -> Self {
-        self.opts.compress = compress;
+        self.opts.flags.compress = Some(compress);
         self
     }
 
-    /// Timeout for [`BroadcastOperator::emit_with_ack`].
+    /// Timeout for [`BroadcastOperator::emit_with_ack`] and [`fetch_sockets`]
+    /// (`fetch_sockets` waits for other servers at most this long, else the adapter's request
+    /// timeout).
+    ///
+    /// [`fetch_sockets`]: BroadcastOperator::fetch_sockets
     pub fn timeout(mut self, d: Duration) -> Self {
-        self.opts.timeout = Some(d);
+        self.opts.flags.timeout = Some(d);
         self
     }
 
@@ -134,94 +155,125 @@ impl BroadcastOperator {
         &self.opts
     }
 
-    fn targets(&self) -> Vec<SocketRef> {
-        self.ns
-            .adapter
-            .sockets(&self.opts)
-            .into_iter()
-            .filter_map(|sid| self.ns.socket(sid))
-            .collect()
-    }
-
-    /// Emits to every target. A target whose queue is full is disconnected (or skipped with
-    /// `volatile`); the broadcaster never waits for a slow client.
+    /// Emits to every target: a tuple is several arguments, `()` none, anything else one;
+    /// `bytes::Bytes` values anywhere become binary attachments. A local target whose queue is
+    /// full is disconnected (or skipped with `volatile`); the broadcaster never waits for a
+    /// slow client.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), SendError> {
-        let mut encoded = encode_event(&self.ns.name, None, event, data)?;
-        if !self.opts.volatile
-            && let Some(store) = &self.ns.recovery
-        {
-            encoded = store.record(encoded, &self.opts);
-        }
-        for socket in self.targets() {
-            socket.notify_outgoing(event, &encoded);
-            if let Err(e) = socket.send_encoded(&encoded, self.opts.volatile) {
-                tracing::debug!(sid = %socket.id(), "broadcast not delivered: {e}");
-            }
-        }
+        check_event(event)?;
+        let encoded = encode_event(&self.ns.name, None, event, data)?;
+        let packet = BroadcastPacket::from_encoded(&self.ns.name, event, None, encoded);
+        self.ns.adapter.broadcast(&packet, &self.opts)?;
         Ok(())
     }
 
     /// Emits to every target with one ack id, and streams each socket's answer (then a
-    /// timeout for each socket that did not answer).
+    /// timeout for each socket that did not answer). The timeout is the operator's
+    /// [`timeout`](BroadcastOperator::timeout), else the server's `ack_timeout`.
     pub fn emit_with_ack<T, V>(&self, event: &str, data: &T) -> Result<AckStream<V>, SendError>
     where
         T: Serialize + ?Sized,
         V: DeserializeOwned,
     {
+        check_event(event)?;
         let timeout = self
             .opts
+            .flags
             .timeout
             .unwrap_or(self.ns.shared.config.ack_timeout);
         let id = self.ns.next_ack_id();
         let encoded = encode_event(&self.ns.name, Some(id), event, data)?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let deadline = Instant::now() + timeout;
-        let mut waiting = Vec::new();
-        for socket in self.targets() {
-            socket.register_many(id, tx.clone(), deadline);
-            socket.notify_outgoing(event, &encoded);
-            match socket.send_encoded(&encoded, self.opts.volatile) {
-                Ok(()) => waiting.push(socket.id()),
-                Err(_) => socket.forget_ack(id),
-            }
-        }
-        drop(tx);
-        Ok(AckStream::new(rx, waiting, timeout))
+        let packet = BroadcastPacket::from_encoded(&self.ns.name, event, Some(id), encoded);
+        let mut opts = self.opts.clone();
+        opts.flags.timeout = Some(timeout);
+        let (sink, stream) = ack_channel(timeout);
+        self.ns.adapter.broadcast_with_ack(&packet, &opts, sink)?;
+        Ok(stream)
     }
 
-    /// The target sockets (this server).
+    /// The target sockets on this server.
     pub fn sockets(&self) -> Vec<SocketRef> {
-        self.targets()
+        self.ns.targets(&self.opts)
     }
 
-    /// The target sockets (`fetchSockets`). Async so that a cluster adapter can ask the
-    /// other servers; with the in-memory adapter it returns at once.
-    pub async fn fetch_sockets(&self) -> Vec<SocketRef> {
-        self.targets()
+    /// The target sockets of every server (`fetchSockets`): what each server answered in
+    /// time, and how many did not answer.
+    pub async fn fetch_sockets(&self) -> Result<Gathered<RemoteSocket>, AdapterError> {
+        let found = self.ns.adapter.fetch_sockets(&self.opts).await?;
+        let ns = self.ns.clone();
+        Ok(found.map(|info| RemoteSocket {
+            info,
+            ns: ns.clone(),
+        }))
     }
 
-    /// Makes the target sockets join rooms (`socketsJoin`).
-    pub fn sockets_join(&self, rooms: impl IntoRooms) {
-        let rooms = rooms.into_rooms();
-        for s in self.targets() {
-            self.ns.adapter.add_all(s.id(), &rooms);
-        }
+    /// Makes the target sockets join rooms (`socketsJoin`), on every server.
+    pub fn sockets_join(&self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
+        self.ns
+            .adapter
+            .sockets_join(&self.opts, &rooms.into_rooms())
     }
 
-    /// Makes the target sockets leave rooms (`socketsLeave`).
-    pub fn sockets_leave(&self, rooms: impl IntoRooms) {
-        let rooms = rooms.into_rooms();
-        for s in self.targets() {
-            self.ns.adapter.del(s.id(), &rooms);
-        }
+    /// Makes the target sockets leave rooms (`socketsLeave`), on every server.
+    pub fn sockets_leave(&self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
+        self.ns
+            .adapter
+            .sockets_leave(&self.opts, &rooms.into_rooms())
     }
 
     /// Disconnects the target sockets (`disconnectSockets`; `close`: their whole
-    /// connections).
-    pub fn disconnect_sockets(&self, close: bool) {
-        for s in self.targets() {
-            s.disconnect(close);
+    /// connections), on every server.
+    pub fn disconnect_sockets(&self, close: bool) -> Result<(), AdapterError> {
+        self.ns.adapter.disconnect_sockets(&self.opts, close)
+    }
+
+    /// Sends an event to the server-side handlers of this namespace on the other servers
+    /// (Node's `serverSideEmit`; the operator's rooms do not apply). A tuple is several
+    /// arguments.
+    pub fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), AdapterError> {
+        self.ns.adapter.server_side_emit(server_data(event, data)?)
+    }
+
+    /// Sends an event to the other servers and gathers one answer from each, waiting at most
+    /// `timeout`.
+    pub async fn server_side_emit_with_ack<T, V>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> Result<Gathered<V>, AdapterError>
+    where
+        T: Serialize + ?Sized,
+        V: DeserializeOwned,
+    {
+        let answers = self
+            .ns
+            .adapter
+            .server_side_emit_with_ack(server_data(event, data)?, timeout)
+            .await?;
+        let mut values = Vec::with_capacity(answers.values.len());
+        for v in &answers.values {
+            values.push(value::from_value(v).map_err(|e| AdapterError::Encode(e.to_string()))?);
         }
+        Ok(Gathered {
+            values,
+            missing: answers.missing,
+            missing_nodes: answers.missing_nodes,
+        })
+    }
+
+    /// The number of servers in the cluster (1 with the in-memory adapter).
+    pub async fn server_count(&self) -> Result<usize, AdapterError> {
+        self.ns.adapter.server_count().await
+    }
+
+    /// Every room of the namespace across the cluster.
+    pub async fn all_rooms(&self) -> Result<Gathered<Room>, AdapterError> {
+        self.ns.adapter.all_rooms().await
     }
 
     /// Number of sockets in the namespace (this server).
@@ -229,8 +281,108 @@ impl BroadcastOperator {
         self.ns.len()
     }
 
-    /// Every socket of the namespace, ignoring the operator's filters.
+    /// Every socket of the namespace on this server, ignoring the operator's filters.
     pub fn all_sockets(&self) -> Vec<SocketRef> {
         self.ns.all_sockets()
+    }
+}
+
+/// `[event, ...args]` for a server-side event.
+fn server_data<T: Serialize + ?Sized>(event: &str, data: &T) -> Result<Vec<Value>, AdapterError> {
+    let mut out = vec![Value::from(event)];
+    out.extend(value::to_args(data).map_err(|e| AdapterError::Encode(e.to_string()))?);
+    Ok(out)
+}
+
+/// A socket found by [`BroadcastOperator::fetch_sockets`], on this server or another one:
+/// its description, and operations that reach it wherever it lives (through the adapter, as
+/// Node's `RemoteSocket`).
+#[derive(Clone)]
+pub struct RemoteSocket {
+    info: SocketInfo,
+    ns: Arc<Namespace>,
+}
+
+impl std::fmt::Debug for RemoteSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteSocket")
+            .field("id", &self.info.id)
+            .field("rooms", &self.info.rooms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RemoteSocket {
+    /// The socket id.
+    pub fn id(&self) -> Sid {
+        self.info.id
+    }
+
+    /// The handshake, as Node serialises it.
+    pub fn handshake(&self) -> &HandshakeInfo {
+        &self.info.handshake
+    }
+
+    /// The rooms (its own id included) when it was fetched.
+    pub fn rooms(&self) -> &[Room] {
+        &self.info.rooms
+    }
+
+    /// `socket.data` when it was fetched, read as `T`.
+    pub fn data<T: DeserializeOwned>(&self) -> Option<T> {
+        value::from_value(&self.info.data).ok()
+    }
+
+    /// `socket.data` as a value.
+    pub fn data_value(&self) -> &Value {
+        &self.info.data
+    }
+
+    /// The description.
+    pub fn info(&self) -> &SocketInfo {
+        &self.info
+    }
+
+    /// The socket itself, when it lives on this server.
+    pub fn local(&self) -> Option<SocketRef> {
+        self.ns.socket(self.info.id)
+    }
+
+    fn me(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.ns.clone()).to(self.info.id)
+    }
+
+    /// Emits an event to this socket.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), SendError> {
+        self.me().emit(event, data)
+    }
+
+    /// Emits an event and waits for the socket's answer (at most `timeout`).
+    pub fn emit_with_ack<T, V>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> Result<AckStream<V>, SendError>
+    where
+        T: Serialize + ?Sized,
+        V: DeserializeOwned,
+    {
+        self.me().timeout(timeout).emit_with_ack(event, data)
+    }
+
+    /// Makes the socket join rooms.
+    pub fn join(&self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
+        self.me().sockets_join(rooms)
+    }
+
+    /// Makes the socket leave rooms.
+    pub fn leave(&self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
+        self.me().sockets_leave(rooms)
+    }
+
+    /// Disconnects the socket (`close`: its whole connection).
+    pub fn disconnect(&self, close: bool) -> Result<(), AdapterError> {
+        self.me().disconnect_sockets(close)
     }
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 use ferrio_proto::engine::Sid;
 use ferrio_proto::socket::Encoded;
+use ferrio_proto::value::Value;
 
 use crate::adapter::{BroadcastOptions, Room};
 use crate::socket::{DisconnectReason, Extensions};
@@ -59,7 +60,6 @@ struct StoredPacket {
     at: Instant,
     rooms: Vec<Room>,
     except: Vec<Room>,
-    except_sids: Vec<Sid>,
     encoded: Encoded,
 }
 
@@ -67,6 +67,7 @@ struct StoredSession {
     sid: Sid,
     rooms: HashSet<Room>,
     extensions: Arc<Extensions>,
+    data: Value,
     disconnected_at: Instant,
 }
 
@@ -75,6 +76,7 @@ pub(crate) struct Restored {
     pub(crate) sid: Sid,
     pub(crate) rooms: Vec<Room>,
     pub(crate) extensions: Arc<Extensions>,
+    pub(crate) data: Value,
     pub(crate) missed: Vec<Encoded>,
 }
 
@@ -119,7 +121,6 @@ impl RecoveryStore {
             at: now,
             rooms: opts.rooms.clone(),
             except: opts.except.clone(),
-            except_sids: opts.except_sids.clone(),
             encoded: encoded.clone(),
         });
         let max_age = self.config.max_disconnection_duration;
@@ -141,6 +142,7 @@ impl RecoveryStore {
         sid: Sid,
         rooms: HashSet<Room>,
         extensions: Arc<Extensions>,
+        data: Value,
     ) {
         let now = Instant::now();
         let max_age = self.config.max_disconnection_duration;
@@ -153,6 +155,7 @@ impl RecoveryStore {
                 sid,
                 rooms,
                 extensions,
+                data,
                 disconnected_at: now,
             },
         );
@@ -179,6 +182,7 @@ impl RecoveryStore {
             sid: session.sid,
             rooms: session.rooms.into_iter().collect(),
             extensions: session.extensions,
+            data: session.data,
             missed,
         })
     }
@@ -186,7 +190,7 @@ impl RecoveryStore {
 
 fn reaches(p: &StoredPacket, s: &StoredSession) -> bool {
     let in_rooms = p.rooms.is_empty() || p.rooms.iter().any(|r| s.rooms.contains(r));
-    let excluded = p.except_sids.contains(&s.sid) || p.except.iter().any(|r| s.rooms.contains(r));
+    let excluded = p.except.iter().any(|r| s.rooms.contains(r));
     in_rooms && !excluded
 }
 
@@ -261,6 +265,7 @@ mod tests {
             sid,
             HashSet::from([Room::from("r")]),
             Arc::new(Extensions::default()),
+            Value::Null,
         );
         store.record(encode_event("/", None, "b", &()).unwrap(), &to("r"));
         store.record(encode_event("/", None, "c", &()).unwrap(), &to("other"));

@@ -12,12 +12,13 @@ use std::time::{Duration, Instant, SystemTime};
 use ferrio_engine::{CloseReason, EngineSocket, Frame};
 use ferrio_proto::engine::Sid;
 use ferrio_proto::socket::{Args, Encoded, encode_disconnect, encode_event};
+use ferrio_proto::value::{self, Value, ValueError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::ack::{AckError, AckFuture, AckTable, AckTx};
-use crate::adapter::{BroadcastOptions, Room};
+use crate::adapter::{BroadcastOptions, HandshakeInfo, Room, SocketInfo};
 use crate::conn::ConnShared;
 use crate::handler::{
     DisconnectHandler, Erased, ErasedDisconnect, ErasedDisconnectHandler, ErasedMessageHandler,
@@ -134,39 +135,52 @@ impl Handshake {
     }
 
     /// Node's handshake object: `{headers, time, address, xdomain, secure, issued, url,
-    /// query, auth}`.
-    pub fn to_json(&self) -> serde_json::Value {
-        let headers: serde_json::Map<String, serde_json::Value> = self
-            .engine
-            .headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.into())))
-            .collect();
+    /// query, auth}` (`time` as JavaScript's `Date.toString()`, `issued` in milliseconds since
+    /// the epoch).
+    pub fn info(&self) -> HandshakeInfo {
+        let mut headers = serde_json::Map::new();
+        for name in self.engine.headers.keys() {
+            let values: Vec<&str> = self
+                .engine
+                .headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            if !values.is_empty() {
+                headers.insert(name.to_string(), values.join(", ").into());
+            }
+        }
         let issued = self
             .issued
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        serde_json::json!({
-            "headers": headers,
-            "time": httpdate(self.issued),
-            "address": self.address().map(|a| a.ip().to_string()),
-            "xdomain": self.xdomain(),
-            "secure": false,
-            "issued": issued,
-            "url": self.engine.uri.to_string(),
-            "query": self.engine.query,
-            "auth": self.auth,
-        })
+        HandshakeInfo {
+            headers,
+            time: value::date::date_string(issued as i64),
+            address: self
+                .address()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default(),
+            xdomain: self.xdomain(),
+            secure: false,
+            issued,
+            url: self.engine.uri.to_string(),
+            query: self
+                .engine
+                .query
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect(),
+            auth: self.auth.clone(),
+        }
     }
-}
 
-fn httpdate(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    format!("{secs}")
+    /// [`Handshake::info`] as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.info()).unwrap_or_default()
+    }
 }
 
 /// Typed values attached to a socket (Node's `socket.data`).
@@ -235,6 +249,7 @@ pub struct Socket {
     on_disconnecting: Mutex<Option<Arc<dyn ErasedDisconnectHandler>>>,
     acks: Mutex<AckTable>,
     extensions: Arc<Extensions>,
+    data: Mutex<Value>,
     connected: AtomicBool,
     pid: Option<Sid>,
     recovered: bool,
@@ -275,6 +290,7 @@ pub(crate) struct Origin {
     pub(crate) pid: Option<Sid>,
     pub(crate) recovered: bool,
     pub(crate) extensions: Arc<Extensions>,
+    pub(crate) data: Value,
 }
 
 impl SocketRef {
@@ -291,6 +307,7 @@ impl SocketRef {
             pid,
             recovered,
             extensions,
+            data,
         } = origin;
         let limits = &ns.shared.config;
         let work = worker::spawn(limits.max_pending_events, limits.max_concurrent_handlers);
@@ -312,6 +329,7 @@ impl SocketRef {
             on_disconnecting: Mutex::new(None),
             acks: Mutex::new(AckTable::default()),
             extensions,
+            data: Mutex::new(data),
             connected: AtomicBool::new(false),
             pid,
             recovered,
@@ -448,19 +466,19 @@ impl SocketRef {
         self.broadcast().local()
     }
 
-    /// Joins rooms.
+    /// Joins rooms (on this server: the room index is local, as in Node).
     pub fn join(&self, rooms: impl IntoRooms) {
-        self.ns.adapter.add_all(self.id, &rooms.into_rooms());
+        self.ns.join(self.id, &rooms.into_rooms());
     }
 
     /// Leaves rooms.
     pub fn leave(&self, rooms: impl IntoRooms) {
-        self.ns.adapter.del(self.id, &rooms.into_rooms());
+        self.ns.leave(self.id, &rooms.into_rooms());
     }
 
     /// Leaves every room (including its own).
     pub fn leave_all(&self) {
-        self.ns.adapter.del_all(self.id);
+        self.ns.leave_all(self.id);
     }
 
     /// Disconnects from this namespace (`server namespace disconnect`); with `close`, the whole
@@ -513,7 +531,41 @@ impl Socket {
 
     /// The rooms of this socket (its own id included).
     pub fn rooms(&self) -> HashSet<Room> {
-        self.ns.adapter.socket_rooms(self.id)
+        self.ns.rooms.socket_rooms(self.id)
+    }
+
+    /// `socket.data` read as `T` (`None` when unset or of another shape). Unlike
+    /// [`Socket::extensions`], this slot is serialisable: other servers see it in
+    /// `fetch_sockets`, and connection state recovery restores it.
+    pub fn data<T: DeserializeOwned>(&self) -> Option<T> {
+        let data = lock(&self.data);
+        if data.is_null() {
+            return None;
+        }
+        value::from_value(&data).ok()
+    }
+
+    /// Sets `socket.data`.
+    pub fn set_data<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), ValueError> {
+        *lock(&self.data) = value::to_value(data)?;
+        Ok(())
+    }
+
+    /// `socket.data` as a value.
+    pub fn data_value(&self) -> Value {
+        lock(&self.data).clone()
+    }
+
+    /// The description other servers get from `fetch_sockets`.
+    pub fn info(&self) -> SocketInfo {
+        let mut rooms: Vec<Room> = self.rooms().into_iter().collect();
+        rooms.sort();
+        SocketInfo {
+            id: self.id,
+            handshake: self.handshake.info(),
+            rooms,
+            data: self.data_value(),
+        }
     }
 
     /// The socket's typed values.
@@ -570,6 +622,7 @@ impl Socket {
         data: &T,
         volatile: bool,
     ) -> Result<(), SendError> {
+        crate::operators::check_event(event)?;
         if !self.connected() {
             return Err(SendError::Closed);
         }
@@ -602,6 +655,9 @@ impl Socket {
         T: Serialize + ?Sized,
         V: DeserializeOwned,
     {
+        if let Err(e) = crate::operators::check_event(event) {
+            return AckFuture::failed(AckError::Send(e));
+        }
         if !self.connected() {
             return AckFuture::failed(AckError::Send(SendError::Closed));
         }
@@ -620,14 +676,9 @@ impl Socket {
         AckFuture::waiting(rx, timeout, SocketRef(self.clone()), id)
     }
 
-    /// Registers a broadcast ack (one id shared by every recipient).
-    pub(crate) fn register_many(
-        &self,
-        id: u64,
-        tx: mpsc::UnboundedSender<(Sid, Args)>,
-        deadline: Instant,
-    ) {
-        lock(&self.acks).insert(id, AckTx::Many(tx), deadline);
+    /// Registers an ack (a broadcast's id is shared by every recipient).
+    pub(crate) fn register_ack(&self, id: u64, tx: AckTx, deadline: Instant) {
+        lock(&self.acks).insert(id, tx, deadline);
     }
 
     pub(crate) fn forget_ack(&self, id: u64) {
@@ -640,9 +691,7 @@ impl Socket {
             Some(AckTx::One(tx)) => {
                 let _ = tx.send(args);
             }
-            Some(AckTx::Many(tx)) => {
-                let _ = tx.send((self.id, args));
-            }
+            Some(AckTx::Callback(f)) => f(self.id, args),
             None => tracing::debug!(sid = %self.id, id, "ack for an unknown id ignored"),
         }
     }
@@ -730,10 +779,16 @@ impl Socket {
         if let (Some(store), Some(pid)) = (&self.ns.recovery, self.pid)
             && crate::recovery::is_recoverable(reason)
         {
-            store.save(pid, self.id, self.rooms(), self.extensions.clone());
+            store.save(
+                pid,
+                self.id,
+                self.rooms(),
+                self.extensions.clone(),
+                self.data_value(),
+            );
         }
         let me = SocketRef(self.clone());
-        let adapter = self.ns.adapter.clone();
+        let ns = self.ns.clone();
         let id = self.id;
         let fin = async move {
             // Taken when the worker starts this, after what was queued before: a connection
@@ -745,7 +800,7 @@ impl Socket {
             {
                 f.await;
             }
-            adapter.del_all(id);
+            ns.leave_all(id);
             if let Some(h) = disconnect
                 && let Some(f) = h.call(me.clone(), reason)
             {

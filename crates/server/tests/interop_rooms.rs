@@ -16,7 +16,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use common::{Client, Mode, Notes, Probe, Server, builder, for_each_mode};
-use ferrio::{AckError, Data, DisconnectReason, Room, SocketRef, State};
+use ferrio::{
+    AckError, AdapterError, Data, DisconnectReason, Gathered, RemoteSocket, Room, SocketRef, State,
+};
 use serde_json::{Value, json};
 
 /// The three clients' sockets, the server and the script.
@@ -82,8 +84,10 @@ fn set(items: &[&str]) -> HashSet<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
-fn ids(sockets: &[SocketRef]) -> HashSet<String> {
-    sockets.iter().map(|s| s.id().to_string()).collect()
+fn ids(found: &Result<Gathered<RemoteSocket>, AdapterError>) -> HashSet<String> {
+    let found = found.as_ref().expect("fetch_sockets");
+    assert!(found.is_complete());
+    found.iter().map(|s| s.id().to_string()).collect()
 }
 
 /// Every operator: `to` (one room, several calls, a list: a union with each socket once),
@@ -192,18 +196,20 @@ async fn broadcast_acks_with_timeouts() {
                 .map(|(_, n)| *n)
                 .unwrap()
         };
-        let describe = |answers: Vec<(ferrio::Sid, Result<String, AckError>)>| -> Vec<String> {
-            answers
-                .into_iter()
-                .map(|(sid, r)| match r {
-                    Ok(v) => format!("{} {v}", name(&sid)),
-                    Err(AckError::Timeout) => format!("{} timeout", name(&sid)),
-                    Err(e) => format!("{} {e}", name(&sid)),
-                })
-                .collect()
-        };
+        let describe =
+            |answers: Vec<(Option<ferrio::Sid>, Result<String, AckError>)>| -> Vec<String> {
+                answers
+                    .into_iter()
+                    .map(|(sid, r)| (sid.expect("local sockets have ids"), r))
+                    .map(|(sid, r)| match r {
+                        Ok(v) => format!("{} {v}", name(&sid)),
+                        Err(AckError::Timeout) => format!("{} timeout", name(&sid)),
+                        Err(e) => format!("{} {e}", name(&sid)),
+                    })
+                    .collect()
+            };
 
-        let stream = io
+        let mut stream = io
             .timeout(Duration::from_millis(500))
             .emit_with_ack::<_, String>("poll", "q1")
             .unwrap();
@@ -267,23 +273,23 @@ async fn fetch_join_leave_disconnect_sockets() {
             set(&[&aid, &bid, &cid])
         );
 
-        io.to("r2").sockets_join("r2b");
+        io.to("r2").sockets_join("r2b").unwrap();
         assert_eq!(ids(&io.to("r2b").fetch_sockets().await), set(&[&bid, &cid]));
         io.to("r2b").emit("m", "r2b").unwrap();
 
-        io.to("r1").sockets_leave(Room::from("r1"));
-        assert!(io.to("r1").fetch_sockets().await.is_empty());
+        io.to("r1").sockets_leave(Room::from("r1")).unwrap();
+        assert!(ids(&io.to("r1").fetch_sockets().await).is_empty());
         assert_eq!(rooms(&a), set(&[&aid]));
         io.to("r1").emit("m", "nobody").unwrap();
 
-        io.of("/").sockets_join(vec!["all", "every"]);
+        io.of("/").sockets_join(vec!["all", "every"]).unwrap();
         assert_eq!(
             ids(&io.to("every").fetch_sockets().await),
             set(&[&aid, &bid, &cid])
         );
         io.to("all").emit("m", "all").unwrap();
 
-        io.to("r3").disconnect_sockets(false);
+        io.to("r3").disconnect_sockets(false).unwrap();
         assert_eq!(
             notes.next("disconnect").await,
             json!([cid, "server namespace disconnect"])

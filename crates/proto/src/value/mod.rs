@@ -27,6 +27,7 @@
 //! assert_eq!(value::msgpack::decode(&Bytes::from(packed)).unwrap(), v);
 //! ```
 
+pub mod date;
 mod de;
 pub mod msgpack;
 mod ser;

@@ -12,6 +12,7 @@
 use bytes::Bytes;
 
 use super::Value;
+use super::date::iso_string;
 
 /// Deepest nesting of arrays and maps accepted by [`decode`].
 pub const MAX_DEPTH: usize = 128;
@@ -296,15 +297,14 @@ impl Reader<'_> {
             (0, 8) => {
                 let mut a = [0u8; 8];
                 a.copy_from_slice(data);
-                Some(Value::String(iso8601(i64::from_be_bytes(a), 0)))
+                Some(Value::String(iso_string(i64::from_be_bytes(a))))
             }
             // The timestamp extension (notepack 3).
             (-1, 4) => {
                 let mut a = [0u8; 4];
                 a.copy_from_slice(data);
-                Some(Value::String(iso8601(
+                Some(Value::String(iso_string(
                     i64::from(u32::from_be_bytes(a)) * 1000,
-                    0,
                 )))
             }
             (-1, 8) => {
@@ -313,7 +313,9 @@ impl Reader<'_> {
                 let v = u64::from_be_bytes(a);
                 let nanos = (v >> 34) as u32;
                 let secs = (v & 0x3_ffff_ffff) as i64;
-                Some(Value::String(iso8601(secs * 1000, nanos)))
+                Some(Value::String(iso_string(
+                    secs * 1000 + i64::from(nanos / 1_000_000),
+                )))
             }
             (-1, 12) => {
                 let mut n = [0u8; 4];
@@ -321,43 +323,13 @@ impl Reader<'_> {
                 let mut s = [0u8; 8];
                 s.copy_from_slice(&data[4..]);
                 let secs = i64::from_be_bytes(s);
-                Some(Value::String(iso8601(
-                    secs.saturating_mul(1000),
-                    u32::from_be_bytes(n),
+                Some(Value::String(iso_string(
+                    secs.saturating_mul(1000)
+                        .saturating_add(i64::from(u32::from_be_bytes(n) / 1_000_000)),
                 )))
             }
             // Other extensions have no meaning here.
             _ => Some(Value::Null),
         })
     }
-}
-
-/// `Date.prototype.toISOString()` of `ms` milliseconds since the epoch (plus `nanos` within the
-/// second for the timestamp extension; JavaScript keeps milliseconds only).
-fn iso8601(ms: i64, nanos: u32) -> String {
-    let ms = ms + i64::from(nanos / 1_000_000);
-    let days = ms.div_euclid(86_400_000);
-    let rem = ms.rem_euclid(86_400_000);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000
-    )
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
-pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
