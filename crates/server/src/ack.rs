@@ -366,7 +366,8 @@ impl<V: DeserializeOwned> AckStream<V> {
                 return Some((Some(sid), args.deserialize().map_err(AckError::decode)));
             }
             AckEvent::Remote(sid, value) => {
-                if self.remote_answered >= self.remote_expected && self.servers.is_some() {
+                let all_counted = self.servers.is_some_and(|n| self.counted_servers >= n);
+                if all_counted && self.remote_answered >= self.remote_expected {
                     // More answers than announced clients: ignored.
                     return None;
                 }

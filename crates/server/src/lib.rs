@@ -39,6 +39,7 @@
 mod ack;
 pub mod adapter;
 mod client_bundle;
+pub mod cluster;
 mod conn;
 mod handler;
 mod io;

@@ -1,5 +1,6 @@
 //! Test helpers for Ferrio (not published): a raw HTTP client, a raw WebSocket client, a
-//! runner for the Node.js scripts of `interop/`, and a deadline helper.
+//! runner for the Node.js scripts of `interop/`, a private `redis-server`, and a deadline
+//! helper.
 //!
 //! Everything binds or connects to loopback only, and every child process is killed when its
 //! handle is dropped, so a failing test leaves nothing behind.
@@ -7,6 +8,7 @@
 
 pub mod http;
 pub mod node;
+pub mod redis;
 pub mod ws;
 
 use std::future::Future;

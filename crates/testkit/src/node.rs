@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 /// The `interop/` folder of the workspace.
 pub fn interop_dir() -> PathBuf {
@@ -31,27 +31,53 @@ pub fn require_node_modules() {
 /// A running Node.js script; killed when dropped.
 pub struct NodeProcess {
     child: Child,
+    stdin: Option<ChildStdin>,
     stdout: Lines<BufReader<ChildStdout>>,
 }
 
 impl NodeProcess {
     /// Starts `node interop/<script> <args>` with stderr passed through.
     pub fn spawn(script: &str, args: &[&str]) -> Self {
+        Self::start(script, args, false)
+    }
+
+    /// As [`NodeProcess::spawn`], with a pipe to the script's stdin ([`NodeProcess::send`]).
+    pub fn spawn_interactive(script: &str, args: &[&str]) -> Self {
+        Self::start(script, args, true)
+    }
+
+    /// Writes one line to the script's stdin (started with [`NodeProcess::spawn_interactive`]).
+    pub async fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("started with spawn_interactive");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .expect("write to node's stdin");
+        stdin.flush().await.expect("flush node's stdin");
+    }
+
+    fn start(script: &str, args: &[&str], interactive: bool) -> Self {
         require_node_modules();
         let dir = interop_dir();
         let mut child = Command::new("node")
             .arg(dir.join(script))
             .args(args)
             .current_dir(&dir)
-            .stdin(Stdio::null())
+            .stdin(if interactive {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
             .expect("start node");
         let stdout = child.stdout.take().expect("stdout");
+        let stdin = child.stdin.take();
         NodeProcess {
             child,
+            stdin,
             stdout: BufReader::new(stdout).lines(),
         }
     }

@@ -71,13 +71,18 @@ impl LocalNamespace {
     /// for all of them (the packet's own, or a new one of this namespace for a packet from
     /// another server); each answer goes to `on_ack` until the timeout of `opts` (or the
     /// server's `ack_timeout`). Returns the sockets reached.
+    ///
+    /// `on_count` gets the number of matching sockets before anything is sent (Node's client
+    /// count: a server answering another one publishes it before any ack can come back).
     pub fn broadcast_with_ack(
         &self,
         packet: &BroadcastPacket,
         opts: &BroadcastOptions,
         on_ack: AckCallback,
+        on_count: impl FnOnce(usize),
     ) -> Vec<Sid> {
         let Some(ns) = self.ns.upgrade() else {
+            on_count(0);
             return Vec::new();
         };
         let (id, encoded) = match packet.ack_id() {
@@ -88,6 +93,7 @@ impl LocalNamespace {
                     Ok(e) => (id, e),
                     Err(e) => {
                         tracing::warn!(ns = %self.name, "broadcast with ack not delivered: {e}");
+                        on_count(0);
                         return Vec::new();
                     }
                 }
@@ -95,8 +101,10 @@ impl LocalNamespace {
         };
         let timeout = opts.flags.timeout.unwrap_or(ns.shared.config.ack_timeout);
         let deadline = Instant::now() + timeout;
-        let mut reached = Vec::new();
-        for socket in ns.targets(opts) {
+        let targets = ns.targets(opts);
+        on_count(targets.len());
+        let mut reached = Vec::with_capacity(targets.len());
+        for socket in targets {
             socket.register_ack(id, AckTx::Callback(on_ack.clone()), deadline);
             socket.notify_outgoing(packet.event(), &encoded);
             match socket.send_encoded(&encoded, opts.flags.volatile) {

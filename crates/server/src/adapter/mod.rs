@@ -86,6 +86,10 @@ pub enum AdapterError {
     /// A value could not be encoded for the cluster.
     #[error("cannot encode for the cluster: {0}")]
     Encode(String),
+    /// The cluster protocol has no such operation (e.g. `allRooms` with the sharded adapter,
+    /// as in Node).
+    #[error("not supported by this adapter: {0}")]
+    Unsupported(&'static str),
 }
 
 /// What a cluster-wide request gathered: the values that arrived, and how many servers did
@@ -280,7 +284,7 @@ impl Adapter for LocalAdapter {
         acks.expect_servers(1);
         let sids = self
             .ns
-            .broadcast_with_ack(packet, opts, acks.local_callback());
+            .broadcast_with_ack(packet, opts, acks.local_callback(), |_| {});
         acks.local_count(sids);
         Ok(())
     }
