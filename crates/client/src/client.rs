@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::mpsc;
 
 use crate::config::{ClientBuilder, Config};
-use crate::driver::{Command, Driver, Registry};
+use crate::driver::{Command, Control, Driver, Registry};
 use crate::error::{BuildError, EmitError};
 use crate::socket::{Listeners, Shared, Socket, Status};
 use crate::transport::Endpoint;
@@ -20,6 +20,7 @@ use crate::transport::Endpoint;
 #[derive(Clone)]
 pub struct Client {
     cmd: mpsc::Sender<Command>,
+    ctl: mpsc::Sender<Control>,
     registry: Registry,
     config: Arc<Config>,
 }
@@ -35,17 +36,20 @@ impl Client {
         let config = Arc::new(config);
         let endpoint = Endpoint::new(config.clone())?;
         let (cmd, cmd_rx) = mpsc::channel(config.command_capacity);
+        let (ctl, ctl_rx) = mpsc::channel(config.command_capacity);
         let registry: Registry = Arc::default();
         let driver = Driver::new(
             config.clone(),
             endpoint,
             cmd_rx,
             cmd.downgrade(),
+            ctl_rx,
             registry.clone(),
         );
         tokio::spawn(driver.run());
         Ok(Client {
             cmd,
+            ctl,
             registry,
             config,
         })
@@ -81,14 +85,15 @@ impl Client {
         Socket {
             shared,
             cmd: self.cmd.clone(),
+            ctl: self.ctl.clone(),
             stream_capacity: self.config.event_stream_capacity,
         }
     }
 
     /// Disconnects every namespace (`io client disconnect`) and closes the connection.
     pub async fn disconnect(&self) -> Result<(), EmitError> {
-        self.cmd
-            .send(Command::CloseAll)
+        self.ctl
+            .send(Control::CloseAll)
             .await
             .map_err(|_| EmitError::Closed)
     }

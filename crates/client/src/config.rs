@@ -67,6 +67,7 @@ pub(crate) struct Config {
     pub(crate) transports: Vec<Transport>,
     pub(crate) upgrade: bool,
     pub(crate) timeout: Duration,
+    pub(crate) request_timeout: Option<Duration>,
     pub(crate) reconnection: bool,
     pub(crate) reconnection_attempts: u32,
     pub(crate) reconnection_delay: Duration,
@@ -112,6 +113,7 @@ impl ClientBuilder {
                 transports: vec![Transport::Polling, Transport::WebSocket],
                 upgrade: true,
                 timeout: Duration::from_secs(20),
+                request_timeout: None,
                 reconnection: true,
                 reconnection_attempts: u32::MAX,
                 reconnection_delay: Duration::from_secs(1),
@@ -210,6 +212,16 @@ impl ClientBuilder {
     /// How long the Engine.IO handshake (and a WebSocket probe) may take. Default 20 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.config.timeout = timeout;
+        self
+    }
+
+    /// How long one polling request (GET or POST) may take; a request that takes longer is a
+    /// transport error (`xhr poll error` / `xhr post error`) and the client reconnects.
+    /// The `requestTimeout` option of `engine.io-client`. Default none, as there: a GET then
+    /// waits as long as the server holds it (the heartbeat bounds that), and a POST gets
+    /// `pingInterval + pingTimeout`, after which the server has given up on us anyway.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.config.request_timeout = Some(timeout);
         self
     }
 

@@ -107,6 +107,32 @@ impl fmt::Display for DisconnectReason {
     }
 }
 
+/// What the transport said when a connection ended: the `details` argument of the
+/// `disconnect` event of `socket.io-client` (`disconnect(reason, details)`), for `transport
+/// close` and `transport error`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DisconnectDetails {
+    /// The description of `engine.io-client`: `websocket connection closed`, `transport
+    /// closed by the server`, `websocket error`, `xhr poll error` or `xhr post error`.
+    pub description: String,
+    /// The WebSocket close code (`1000`, `1005` for none, `1006` for a connection that ended
+    /// without a close frame), or the HTTP status of a polling request that failed.
+    pub code: Option<u16>,
+    /// The underlying error, for logs.
+    pub context: Option<String>,
+}
+
+impl DisconnectDetails {
+    pub(crate) fn new(description: &str, code: Option<u16>, context: Option<String>) -> Self {
+        DisconnectDetails {
+            description: description.to_owned(),
+            code,
+            context,
+        }
+    }
+}
+
 /// Where a connection error comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -71,7 +71,8 @@ mod transport;
 pub use client::Client;
 pub use config::{Auth, ClientBuilder, Transport};
 pub use error::{
-    AckError, BuildError, ConnectError, ConnectErrorKind, DisconnectReason, EmitError,
+    AckError, BuildError, ConnectError, ConnectErrorKind, DisconnectDetails, DisconnectReason,
+    EmitError,
 };
 pub use ferrio_proto::socket::{Args, ArgsError};
 pub use socket::{

@@ -18,8 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 use ferrio_proto::socket::{Args, ArgsError, Encoded, RESERVED_EVENTS, encode_ack, encode_event};
 
 use crate::config::Auth;
-use crate::driver::{AckRequest, Command};
-use crate::error::{AckError, ConnectError, DisconnectReason, EmitError};
+use crate::driver::{AckRequest, Command, Control};
+use crate::error::{AckError, ConnectError, DisconnectDetails, DisconnectReason, EmitError};
 
 /// An event received from the server.
 #[derive(Clone)]
@@ -151,6 +151,9 @@ type EventHandler = Arc<dyn Fn(Event) -> BoxFuture<'static, ()> + Send + Sync>;
 type ConnectHandler = Arc<dyn Fn(ConnectInfo) -> BoxFuture<'static, ()> + Send + Sync>;
 type ErrorHandler = Arc<dyn Fn(ConnectError) -> BoxFuture<'static, ()> + Send + Sync>;
 type DisconnectHandler = Arc<dyn Fn(DisconnectReason) -> BoxFuture<'static, ()> + Send + Sync>;
+type DetailsHandler = Arc<
+    dyn Fn(DisconnectReason, Option<DisconnectDetails>) -> BoxFuture<'static, ()> + Send + Sync,
+>;
 
 /// Listeners of one socket. Read by the connection's task in short lock sections.
 #[derive(Default)]
@@ -160,6 +163,7 @@ pub(crate) struct Listeners {
     pub(crate) connect: Vec<ConnectHandler>,
     pub(crate) connect_error: Vec<ErrorHandler>,
     pub(crate) disconnect: Vec<DisconnectHandler>,
+    pub(crate) disconnect_details: Vec<DetailsHandler>,
     pub(crate) streams: Vec<StreamSink>,
 }
 
@@ -183,6 +187,7 @@ pub(crate) struct Status {
     pub(crate) connected: bool,
     pub(crate) recovered: bool,
     pub(crate) active: bool,
+    pub(crate) last_details: Option<DisconnectDetails>,
 }
 
 /// One namespace of a [`Client`](crate::Client): emit events, listen to them, answer acks.
@@ -198,6 +203,7 @@ pub(crate) struct Status {
 pub struct Socket {
     pub(crate) shared: Arc<Shared>,
     pub(crate) cmd: mpsc::Sender<Command>,
+    pub(crate) ctl: mpsc::Sender<Control>,
     pub(crate) stream_capacity: usize,
 }
 
@@ -210,7 +216,7 @@ impl Socket {
     /// Connects the namespace (and opens the connection if needed). Returns once queued; watch
     /// [`on_connect`](Socket::on_connect) or [`events`](Socket::events) for the outcome.
     pub async fn connect(&self) -> Result<(), EmitError> {
-        self.send(Command::Connect {
+        self.control(Control::Connect {
             nsp: self.shared.nsp.clone(),
         })
         .await
@@ -219,7 +225,7 @@ impl Socket {
     /// Disconnects the namespace (`io client disconnect`); no reconnection. The connection
     /// closes when no namespace is left.
     pub async fn disconnect(&self) -> Result<(), EmitError> {
-        self.send(Command::Disconnect {
+        self.control(Control::Disconnect {
             nsp: self.shared.nsp.clone(),
         })
         .await
@@ -321,6 +327,25 @@ impl Socket {
         self.listeners(|l| l.disconnect.push(h));
     }
 
+    /// Calls `handler` when the namespace disconnects, with the transport's details (the
+    /// second argument of the `disconnect` event of `socket.io-client`): what closed or
+    /// failed, for `transport close` and `transport error`; `None` for the other reasons.
+    pub fn on_disconnect_details<F, Fut>(&self, handler: F)
+    where
+        F: Fn(DisconnectReason, Option<DisconnectDetails>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let h: DetailsHandler = Arc::new(move |r, d| Box::pin(handler(r, d)));
+        self.listeners(|l| l.disconnect_details.push(h));
+    }
+
+    /// The details of the last disconnect (see
+    /// [`on_disconnect_details`](Socket::on_disconnect_details)), also once a
+    /// [`SocketEvent::Disconnect`] has been read from a stream.
+    pub fn disconnect_details(&self) -> Option<DisconnectDetails> {
+        self.status().last_details
+    }
+
     /// Everything this socket reports, in order, as a stream. Bounded by the client's
     /// `event_stream_capacity`: a consumer that falls behind gets [`SocketEvent::Lagged`].
     pub fn events(&self) -> EventStream {
@@ -393,6 +418,10 @@ impl Socket {
 
     async fn send(&self, cmd: Command) -> Result<(), EmitError> {
         self.cmd.send(cmd).await.map_err(|_| EmitError::Closed)
+    }
+
+    async fn control(&self, c: Control) -> Result<(), EmitError> {
+        self.ctl.send(c).await.map_err(|_| EmitError::Closed)
     }
 }
 

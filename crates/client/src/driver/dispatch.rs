@@ -13,7 +13,7 @@ use ferrio_proto::socket::{Encoded, Packet, PacketData};
 
 use super::Driver;
 use super::nsp::{NspState, last_string};
-use crate::error::{ConnectError, ConnectErrorKind, DisconnectReason};
+use crate::error::{ConnectError, ConnectErrorKind, DisconnectDetails, DisconnectReason};
 use crate::socket::{AckSender, ConnectInfo, Event, SocketEvent};
 
 impl Driver {
@@ -102,10 +102,7 @@ impl Driver {
                 n.id = None;
                 n.fail_sent_acks();
                 n.sync();
-                self.notify(
-                    &nsp,
-                    SocketEvent::Disconnect(DisconnectReason::IoServerDisconnect),
-                );
+                self.notify_disconnect(&nsp, DisconnectReason::IoServerDisconnect, None);
                 self.maybe_close_engine();
             }
             PacketData::Event { name, args, id } => {
@@ -171,6 +168,21 @@ impl Driver {
         self.send_to_streams(nsp, SocketEvent::Event(event));
     }
 
+    /// Reports a disconnect, with the transport's details (kept for
+    /// [`Socket::disconnect_details`](crate::Socket::disconnect_details)).
+    pub(super) fn notify_disconnect(
+        &mut self,
+        nsp: &Arc<str>,
+        reason: DisconnectReason,
+        details: Option<DisconnectDetails>,
+    ) {
+        if let Some(n) = self.sockets.get_mut(nsp) {
+            n.last_details = details;
+            n.sync();
+        }
+        self.notify(nsp, SocketEvent::Disconnect(reason));
+    }
+
     /// Reports a lifecycle event to the listeners and streams of a socket.
     pub(super) fn notify(&mut self, nsp: &Arc<str>, event: SocketEvent) {
         let Some(n) = self.sockets.get(nsp) else {
@@ -191,6 +203,10 @@ impl Driver {
                 SocketEvent::Disconnect(r) => {
                     for h in &l.disconnect {
                         tokio::spawn(h(r.clone()));
+                    }
+                    let details = n.last_details.clone();
+                    for h in &l.disconnect_details {
+                        tokio::spawn(h(r.clone(), details.clone()));
                     }
                 }
                 _ => {}

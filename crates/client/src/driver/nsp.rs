@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use ferrio_proto::socket::{Args, Encoded, Packet};
 
-use crate::error::AckError;
+use crate::error::{AckError, DisconnectDetails};
 use crate::socket::{Shared, Status};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +45,8 @@ pub(super) struct Nsp {
     pub(super) receive_buffer: VecDeque<Packet>,
     pub(super) queue: VecDeque<Queued>,
     pub(super) connect_generation: u64,
+    /// The details of the last disconnect.
+    pub(super) last_details: Option<DisconnectDetails>,
 }
 
 impl Nsp {
@@ -63,6 +65,7 @@ impl Nsp {
             receive_buffer: VecDeque::new(),
             queue: VecDeque::new(),
             connect_generation: 0,
+            last_details: None,
         }
     }
 
@@ -73,6 +76,7 @@ impl Nsp {
                 connected: self.state == NspState::Connected,
                 recovered: self.recovered,
                 active: self.active,
+                last_details: self.last_details.clone(),
             };
         }
     }
