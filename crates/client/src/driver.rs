@@ -30,7 +30,8 @@ use crate::config::{Auth, Config, Transport};
 use crate::error::{
     AckError, ConnectError, ConnectErrorKind, DisconnectDetails, DisconnectReason, EmitError,
 };
-use crate::socket::{Shared, SocketEvent};
+use crate::events::{ManagerEvent, ManagerListeners};
+use crate::socket::{OutgoingEvent, Shared, SocketEvent};
 use crate::transport::{Endpoint, TransportError, WsRead};
 
 mod conn;
@@ -38,15 +39,28 @@ mod dispatch;
 mod nsp;
 
 use conn::{Conn, Fut, Io, Link, Probe, WriteError, flush_and_close};
-use nsp::{Nsp, NspState, Queued, with_ack_id};
+use nsp::{Nsp, NspState, Queued, outgoing, with_ack_id};
 
 /// A request from a handle that changes the state of a socket or the connection. Always
 /// taken, even while the transport cannot write (so `disconnect()` never waits on a stalled
 /// socket).
 pub(crate) enum Control {
-    Connect { nsp: Arc<str> },
-    Disconnect { nsp: Arc<str> },
+    Connect {
+        nsp: Arc<str>,
+    },
+    Disconnect {
+        nsp: Arc<str>,
+    },
     CloseAll,
+    Open,
+    SendBuffer {
+        nsp: Arc<str>,
+        reply: oneshot::Sender<Vec<OutgoingEvent>>,
+    },
+    ClearSendBuffer {
+        nsp: Arc<str>,
+        reply: oneshot::Sender<usize>,
+    },
 }
 
 /// A packet from a handle. Taken only while the session outbox has room: when the transport
@@ -98,6 +112,7 @@ pub(crate) struct Driver {
     internal_tx: mpsc::UnboundedSender<Internal>,
     internal_rx: mpsc::UnboundedReceiver<Internal>,
     registry: Registry,
+    manager: Arc<ManagerListeners>,
     sockets: HashMap<Arc<str>, Nsp>,
     /// Namespaces in the order they were first used: CONNECTs after a reconnection go in
     /// this order.
@@ -118,6 +133,7 @@ impl Driver {
         cmd_tx: mpsc::WeakSender<Command>,
         ctl_rx: mpsc::Receiver<Control>,
         registry: Registry,
+        manager: Arc<ManagerListeners>,
     ) -> Self {
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
         let rng = match config.jitter_seed {
@@ -135,6 +151,7 @@ impl Driver {
             internal_tx,
             internal_rx,
             registry,
+            manager,
             sockets: HashMap::new(),
             order: Vec::new(),
             conn: None,
@@ -289,6 +306,32 @@ impl Driver {
             Control::Connect { nsp } => self.connect_nsp(nsp),
             Control::Disconnect { nsp } => self.disconnect_nsp(&nsp),
             Control::CloseAll => self.close_all(),
+            Control::Open => {
+                if self.conn.is_none() && self.reconnect_at.is_none() {
+                    self.open_engine();
+                }
+            }
+            Control::SendBuffer { nsp, reply } => {
+                let events = self.sockets.get(&nsp).map_or_else(Vec::new, |n| {
+                    n.send_buffer
+                        .iter()
+                        .filter_map(|(p, _)| outgoing(p))
+                        .collect()
+                });
+                let _ = reply.send(events);
+            }
+            Control::ClearSendBuffer { nsp, reply } => {
+                let mut cleared = 0;
+                if let Some(n) = self.sockets.get_mut(&nsp) {
+                    cleared = n.send_buffer.len();
+                    for (_, id) in std::mem::take(&mut n.send_buffer) {
+                        if let Some(tx) = id.and_then(|id| n.acks.remove(&id)) {
+                            let _ = tx.send(Err(AckError::Discarded));
+                        }
+                    }
+                }
+                let _ = reply.send(cleared);
+            }
         }
     }
 
@@ -474,7 +517,7 @@ impl Driver {
             return Err(EmitError::Closed);
         };
         if connected {
-            self.send_packet(&packet);
+            self.send_event(&nsp, &packet);
         } else {
             n.send_buffer.push_back((packet, id));
         }
@@ -500,7 +543,7 @@ impl Driver {
         head.pending = Some((id, head.timeout.map(|t| now + t)));
         let packet = with_ack_id(&head.packet, nsp, id);
         n.take_ack_id();
-        self.send_packet(&packet);
+        self.send_event(nsp, &packet);
     }
 
     /// The head of the `retries` queue got its ack, or ran out of time.
@@ -581,6 +624,7 @@ impl Driver {
                 l
             }),
             details: None,
+            pings_seen: 0,
         });
     }
 
@@ -640,6 +684,20 @@ impl Driver {
         self.send_packet(&packet);
     }
 
+    /// Queues an event packet of `nsp`, and shows it to the socket's outgoing listeners.
+    fn send_event(&mut self, nsp: &Arc<str>, packet: &Encoded) {
+        if let Some(n) = self.sockets.get(nsp)
+            && let Ok(l) = n.shared.listeners.read()
+            && !l.any_outgoing.is_empty()
+            && let Some(event) = outgoing(packet)
+        {
+            for h in &l.any_outgoing {
+                tokio::spawn((h.handler)(event.clone()));
+            }
+        }
+        self.send_packet(packet);
+    }
+
     /// Queues a Socket.IO packet (text then attachments) on the session.
     fn send_packet(&mut self, packet: &Encoded) {
         let Some(c) = &mut self.conn else {
@@ -664,6 +722,7 @@ impl Driver {
         if self.attempts >= c.reconnection_attempts {
             tracing::debug!("reconnection failed");
             self.attempts = 0;
+            self.manager.emit(ManagerEvent::ReconnectFailed);
             let err = ConnectError::new(ConnectErrorKind::ReconnectFailed, "reconnection failed");
             self.deactivate_all(Some(err));
             return;
@@ -712,6 +771,31 @@ impl Driver {
         });
         flush_and_close(&self.endpoint, &mut conn, self.config.timeout);
         let client_close = reason == ClientCloseReason::ForcedClose;
+        let error = match &reason {
+            ClientCloseReason::HandshakeTimeout => {
+                Some(ConnectError::new(ConnectErrorKind::Timeout, "timeout"))
+            }
+            ClientCloseReason::TransportError(d) => {
+                Some(ConnectError::new(ConnectErrorKind::Transport, d.clone()))
+            }
+            ClientCloseReason::TransportClose | ClientCloseReason::ParseError if !was_open => Some(
+                ConnectError::new(ConnectErrorKind::Transport, reason.as_str()),
+            ),
+            _ => None,
+        };
+        if let Some(e) = &error {
+            self.manager.emit(ManagerEvent::Error(e.clone()));
+        }
+        if was_open {
+            self.manager.emit(ManagerEvent::Close {
+                reason: reason.as_str(),
+                details: details.clone(),
+            });
+        } else if self.attempts > 0
+            && let Some(e) = error
+        {
+            self.manager.emit(ManagerEvent::ReconnectError(e));
+        }
         let names = self.names(false);
         for nsp in &names {
             let Some(n) = self.sockets.get_mut(nsp) else {
@@ -812,6 +896,8 @@ impl Driver {
     fn on_timer(&mut self) {
         let now = Instant::now();
         if self.reconnect_at.is_some_and(|t| now >= t) && self.conn.is_none() {
+            self.manager
+                .emit(ManagerEvent::ReconnectAttempt(self.attempts));
             self.open_engine();
         }
         let timeout = self.config.timeout;
@@ -894,6 +980,11 @@ impl Driver {
             let Some(c) = &mut self.conn else {
                 return progress;
             };
+            let pings = c.session.pings();
+            while c.pings_seen < pings {
+                c.pings_seen += 1;
+                self.manager.emit(ManagerEvent::Ping);
+            }
             let now = Instant::now();
             match c.poll_write(cx, now) {
                 Ok(p) => progress |= p,
@@ -962,6 +1053,10 @@ impl Driver {
                 tracing::debug!(sid = %open.sid, "connection open");
                 if let Some(c) = &mut self.conn {
                     c.sid = Some(open.sid);
+                }
+                self.manager.emit(ManagerEvent::Open);
+                if self.attempts > 0 {
+                    self.manager.emit(ManagerEvent::Reconnect(self.attempts));
                 }
                 self.attempts = 0;
                 let names = self.names(true);

@@ -17,9 +17,12 @@ pub enum BuildError {
     /// The transport list is empty.
     #[error("no transport allowed")]
     NoTransport,
-    /// A root certificate could not be used.
+    /// A root certificate, the client certificate or its key could not be used.
     #[error("invalid TLS configuration: {0}")]
     Tls(String),
+    /// The proxy URL is not `http://host[:port]`.
+    #[error("invalid proxy URL {0:?}")]
+    InvalidProxy(String),
 }
 
 /// Why an emit failed.
@@ -56,6 +59,10 @@ pub enum AckError {
     /// The socket disconnected before the ack arrived (not with `retries`, which resends).
     #[error("socket has been disconnected")]
     Disconnected,
+    /// The packet was removed from the offline buffer before it was sent
+    /// ([`Socket::clear_send_buffer`](crate::Socket::clear_send_buffer)).
+    #[error("removed from the offline buffer")]
+    Discarded,
     /// The client was closed.
     #[error("client closed")]
     Closed,

@@ -65,7 +65,10 @@ mod client;
 mod config;
 mod driver;
 mod error;
+mod events;
+mod proxy;
 mod socket;
+mod tls;
 mod transport;
 
 pub use client::Client;
@@ -74,8 +77,9 @@ pub use error::{
     AckError, BuildError, ConnectError, ConnectErrorKind, DisconnectDetails, DisconnectReason,
     EmitError,
 };
+pub use events::{ManagerEvent, ManagerEventStream, PacketInfo, PacketKind};
 pub use ferrio_proto::socket::{Args, ArgsError};
 pub use socket::{
-    AckResponse, AckSender, ConnectInfo, EmitWithAck, Event, EventStream, Socket, SocketEvent,
-    Volatile,
+    AckResponse, AckSender, ConnectInfo, EmitWithAck, Emitter, Event, EventStream, ListenerId,
+    OutgoingEvent, Socket, SocketEvent,
 };

@@ -81,6 +81,45 @@ impl fmt::Debug for Event {
     }
 }
 
+/// An event this client sends, as outgoing listeners and the offline buffer show it.
+#[derive(Clone, Debug)]
+pub struct OutgoingEvent {
+    name: String,
+    args: Args,
+    ack: bool,
+}
+
+impl OutgoingEvent {
+    pub(crate) fn new(name: String, args: Args, ack: bool) -> Self {
+        OutgoingEvent { name, args, ack }
+    }
+
+    /// The event name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The arguments as `T` (one argument as itself, several as a tuple).
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T, ArgsError> {
+        self.args.deserialize()
+    }
+
+    /// Argument `i` as `T`, `None` if there are fewer arguments.
+    pub fn arg<T: DeserializeOwned>(&self, i: usize) -> Option<Result<T, ArgsError>> {
+        self.args.deserialize_arg(i)
+    }
+
+    /// The raw arguments.
+    pub fn args(&self) -> &Args {
+        &self.args
+    }
+
+    /// Whether the packet asks the server for an ack.
+    pub fn wants_ack(&self) -> bool {
+        self.ack
+    }
+}
+
 /// Answers one ack request of the server. Cloneable; only the first answer is sent.
 #[derive(Clone)]
 pub struct AckSender {
@@ -155,11 +194,44 @@ type DetailsHandler = Arc<
     dyn Fn(DisconnectReason, Option<DisconnectDetails>) -> BoxFuture<'static, ()> + Send + Sync,
 >;
 
+type OutgoingHandler = Arc<dyn Fn(OutgoingEvent) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// Identifies a listener added with [`Socket::on_any`], [`Socket::prepend_any`] or their
+/// outgoing counterparts, to remove it alone (`offAny(listener)` in `socket.io-client`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ListenerId(u64);
+
+impl ListenerId {
+    fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        ListenerId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// A listener and what it needs to be removed.
+pub(crate) struct Listener<H> {
+    pub(crate) id: ListenerId,
+    /// Called once, then removed (`socket.once`).
+    pub(crate) once: bool,
+    pub(crate) handler: H,
+}
+
+impl<H> Listener<H> {
+    fn new(handler: H) -> Self {
+        Listener {
+            id: ListenerId::next(),
+            once: false,
+            handler,
+        }
+    }
+}
+
 /// Listeners of one socket. Read by the connection's task in short lock sections.
 #[derive(Default)]
 pub(crate) struct Listeners {
-    pub(crate) events: HashMap<String, Vec<EventHandler>>,
-    pub(crate) any: Vec<EventHandler>,
+    pub(crate) events: HashMap<String, Vec<Listener<EventHandler>>>,
+    pub(crate) any: Vec<Listener<EventHandler>>,
+    pub(crate) any_outgoing: Vec<Listener<OutgoingHandler>>,
     pub(crate) connect: Vec<ConnectHandler>,
     pub(crate) connect_error: Vec<ErrorHandler>,
     pub(crate) disconnect: Vec<DisconnectHandler>,
@@ -247,12 +319,31 @@ impl Socket {
         event: &str,
         data: &T,
     ) -> Result<(), EmitError> {
-        self.emit_inner(event, data, false).await
+        self.emitter().emit(event, data).await
+    }
+
+    /// Emits a `message` event with `data` (`socket.send(...)` of `socket.io-client`; the
+    /// server listens to it as `message`).
+    pub async fn send<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), EmitError> {
+        self.emitter().send(data).await
     }
 
     /// An emitter whose packets are dropped, not buffered, while disconnected.
-    pub fn volatile(&self) -> Volatile<'_> {
-        Volatile { socket: self }
+    pub fn volatile(&self) -> Emitter<'_> {
+        self.emitter().volatile()
+    }
+
+    /// An emitter with the `compress` flag (default true). The flag asks for
+    /// permessage-deflate on that packet; `ferrio-client` does not negotiate
+    /// permessage-deflate, so, as `socket.io-client` on a connection without it, the flag is
+    /// accepted and has no effect on the wire.
+    pub fn compress(&self, compress: bool) -> Emitter<'_> {
+        self.emitter().compress(compress)
+    }
+
+    /// An emitter whose acks time out after `timeout` (`socket.timeout(ms).emit(...)`).
+    pub fn timeout(&self, timeout: Duration) -> Emitter<'_> {
+        self.emitter().timeout(timeout)
     }
 
     /// Emits `event` and waits for the server's ack. Set a timeout with
@@ -262,12 +353,7 @@ impl Socket {
         event: &str,
         data: &T,
     ) -> EmitWithAck<'a> {
-        EmitWithAck {
-            socket: self,
-            packet: check_event(event)
-                .and_then(|()| Ok(encode_event(&self.shared.nsp, None, event, data)?)),
-            timeout: None,
-        }
+        self.emitter().emit_with_ack(event, data)
     }
 
     /// Calls `handler` for every `event` from the server.
@@ -277,17 +363,97 @@ impl Socket {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let h: EventHandler = Arc::new(move |e| Box::pin(handler(e)));
-        self.listeners(|l| l.events.entry(event.to_owned()).or_default().push(h));
+        self.listeners(|l| {
+            l.events
+                .entry(event.to_owned())
+                .or_default()
+                .push(Listener::new(h))
+        });
     }
 
-    /// Calls `handler` for every event from the server, whatever its name.
-    pub fn on_any<F, Fut>(&self, handler: F)
+    /// Calls `handler` for the next `event` from the server only (`socket.once`).
+    pub fn once<F, Fut>(&self, event: &str, handler: F)
     where
         F: Fn(Event) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let h: EventHandler = Arc::new(move |e| Box::pin(handler(e)));
-        self.listeners(|l| l.any.push(h));
+        let mut listener = Listener::new(h);
+        listener.once = true;
+        self.listeners(|l| l.events.entry(event.to_owned()).or_default().push(listener));
+    }
+
+    /// Calls `handler` for every event from the server, whatever its name, after the
+    /// catch-all listeners already added (`onAny`).
+    pub fn on_any<F, Fut>(&self, handler: F) -> ListenerId
+    where
+        F: Fn(Event) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let h: EventHandler = Arc::new(move |e| Box::pin(handler(e)));
+        let listener = Listener::new(h);
+        let id = listener.id;
+        self.listeners(|l| l.any.push(listener));
+        id
+    }
+
+    /// As [`on_any`](Socket::on_any), but before the catch-all listeners already added
+    /// (`prependAny`).
+    pub fn prepend_any<F, Fut>(&self, handler: F) -> ListenerId
+    where
+        F: Fn(Event) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let h: EventHandler = Arc::new(move |e| Box::pin(handler(e)));
+        let listener = Listener::new(h);
+        let id = listener.id;
+        self.listeners(|l| l.any.insert(0, listener));
+        id
+    }
+
+    /// Removes one catch-all listener, or all of them with `None` (`offAny`).
+    pub fn off_any(&self, listener: Option<ListenerId>) {
+        self.listeners(|l| match listener {
+            Some(id) => l.any.retain(|h| h.id != id),
+            None => l.any.clear(),
+        });
+    }
+
+    /// Calls `handler` with every event this socket sends, when it is sent (an emit
+    /// buffered offline is seen when the buffer is flushed), with its name and arguments
+    /// (`onAnyOutgoing`). Acks are not events and are not seen.
+    pub fn on_any_outgoing<F, Fut>(&self, handler: F) -> ListenerId
+    where
+        F: Fn(OutgoingEvent) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let h: OutgoingHandler = Arc::new(move |e| Box::pin(handler(e)));
+        let listener = Listener::new(h);
+        let id = listener.id;
+        self.listeners(|l| l.any_outgoing.push(listener));
+        id
+    }
+
+    /// As [`on_any_outgoing`](Socket::on_any_outgoing), before the listeners already added
+    /// (`prependAnyOutgoing`).
+    pub fn prepend_any_outgoing<F, Fut>(&self, handler: F) -> ListenerId
+    where
+        F: Fn(OutgoingEvent) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let h: OutgoingHandler = Arc::new(move |e| Box::pin(handler(e)));
+        let listener = Listener::new(h);
+        let id = listener.id;
+        self.listeners(|l| l.any_outgoing.insert(0, listener));
+        id
+    }
+
+    /// Removes one outgoing listener, or all of them with `None` (`offAnyOutgoing`).
+    pub fn off_any_outgoing(&self, listener: Option<ListenerId>) {
+        self.listeners(|l| match listener {
+            Some(id) => l.any_outgoing.retain(|h| h.id != id),
+            None => l.any_outgoing.clear(),
+        });
     }
 
     /// Removes every handler of `event`.
@@ -295,6 +461,31 @@ impl Socket {
         self.listeners(|l| {
             l.events.remove(event);
         });
+    }
+
+    /// The events waiting in the offline buffer (emitted while disconnected, sent on the
+    /// next connection), oldest first (`socket.sendBuffer`). The `retries` queue is not
+    /// part of it.
+    pub async fn send_buffer(&self) -> Result<Vec<OutgoingEvent>, EmitError> {
+        let (tx, rx) = oneshot::channel();
+        self.control(Control::SendBuffer {
+            nsp: self.shared.nsp.clone(),
+            reply: tx,
+        })
+        .await?;
+        rx.await.map_err(|_| EmitError::Closed)
+    }
+
+    /// Empties the offline buffer (`socket.sendBuffer = []`) and returns how many events it
+    /// held. Their acks fail with [`AckError::Discarded`].
+    pub async fn clear_send_buffer(&self) -> Result<usize, EmitError> {
+        let (tx, rx) = oneshot::channel();
+        self.control(Control::ClearSendBuffer {
+            nsp: self.shared.nsp.clone(),
+            reply: tx,
+        })
+        .await?;
+        rx.await.map_err(|_| EmitError::Closed)
     }
 
     /// Calls `handler` on each namespace connection (reconnections included).
@@ -396,27 +587,16 @@ impl Socket {
         }
     }
 
-    async fn emit_inner<T: Serialize + ?Sized>(
-        &self,
-        event: &str,
-        data: &T,
-        volatile: bool,
-    ) -> Result<(), EmitError> {
-        check_event(event)?;
-        let packet = encode_event(&self.shared.nsp, None, event, data)?;
-        let (tx, rx) = oneshot::channel();
-        self.send(Command::Emit {
-            nsp: self.shared.nsp.clone(),
-            packet,
-            volatile,
-            ack: None,
-            reply: tx,
-        })
-        .await?;
-        rx.await.map_err(|_| EmitError::Closed)?
+    fn emitter(&self) -> Emitter<'_> {
+        Emitter {
+            socket: self,
+            volatile: false,
+            compress: true,
+            timeout: None,
+        }
     }
 
-    async fn send(&self, cmd: Command) -> Result<(), EmitError> {
+    async fn command(&self, cmd: Command) -> Result<(), EmitError> {
         self.cmd.send(cmd).await.map_err(|_| EmitError::Closed)
     }
 
@@ -441,20 +621,68 @@ fn check_event(event: &str) -> Result<(), EmitError> {
     Ok(())
 }
 
-/// Emits that are dropped while disconnected. See [`Socket::volatile`].
+/// An emit with flags: [`volatile`](Emitter::volatile), [`compress`](Emitter::compress),
+/// [`timeout`](Emitter::timeout), chainable in any order
+/// (`socket.volatile().timeout(d).emit_with_ack(..)`).
 #[derive(Debug)]
-pub struct Volatile<'a> {
+#[must_use = "an emitter does nothing until `emit` is called"]
+pub struct Emitter<'a> {
     socket: &'a Socket,
+    volatile: bool,
+    compress: bool,
+    timeout: Option<Duration>,
 }
 
-impl Volatile<'_> {
-    /// Emits `event` if the socket is connected; drops it otherwise.
-    pub async fn emit<T: Serialize + ?Sized>(
-        &self,
-        event: &str,
-        data: &T,
-    ) -> Result<(), EmitError> {
-        self.socket.emit_inner(event, data, true).await
+impl<'a> Emitter<'a> {
+    /// Drop the packet, rather than buffer it, while disconnected.
+    pub fn volatile(mut self) -> Self {
+        self.volatile = true;
+        self
+    }
+
+    /// The `compress` flag; see [`Socket::compress`].
+    pub fn compress(mut self, compress: bool) -> Self {
+        self.compress = compress;
+        self
+    }
+
+    /// The ack timeout of [`emit_with_ack`](Emitter::emit_with_ack).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Emits `event` with `data`; see [`Socket::emit`].
+    pub async fn emit<T: Serialize + ?Sized>(self, event: &str, data: &T) -> Result<(), EmitError> {
+        check_event(event)?;
+        let packet = encode_event(&self.socket.shared.nsp, None, event, data)?;
+        let (tx, rx) = oneshot::channel();
+        self.socket
+            .command(Command::Emit {
+                nsp: self.socket.shared.nsp.clone(),
+                packet,
+                volatile: self.volatile,
+                ack: None,
+                reply: tx,
+            })
+            .await?;
+        rx.await.map_err(|_| EmitError::Closed)?
+    }
+
+    /// Emits a `message` event; see [`Socket::send`].
+    pub async fn send<T: Serialize + ?Sized>(self, data: &T) -> Result<(), EmitError> {
+        self.emit("message", data).await
+    }
+
+    /// Emits `event` and waits for the server's ack; see [`Socket::emit_with_ack`].
+    pub fn emit_with_ack<T: Serialize + ?Sized>(self, event: &str, data: &T) -> EmitWithAck<'a> {
+        EmitWithAck {
+            socket: self.socket,
+            packet: check_event(event)
+                .and_then(|()| Ok(encode_event(&self.socket.shared.nsp, None, event, data)?)),
+            timeout: self.timeout,
+            volatile: self.volatile,
+        }
     }
 }
 
@@ -465,6 +693,7 @@ pub struct EmitWithAck<'a> {
     socket: &'a Socket,
     packet: Result<Encoded, EmitError>,
     timeout: Option<Duration>,
+    volatile: bool,
 }
 
 impl EmitWithAck<'_> {
@@ -486,10 +715,10 @@ impl<'a> IntoFuture for EmitWithAck<'a> {
             let (ack_tx, ack_rx) = oneshot::channel();
             let (tx, rx) = oneshot::channel();
             self.socket
-                .send(Command::Emit {
+                .command(Command::Emit {
                     nsp: self.socket.shared.nsp.clone(),
                     packet,
-                    volatile: false,
+                    volatile: self.volatile,
                     ack: Some(AckRequest {
                         tx: ack_tx,
                         timeout: self.timeout,

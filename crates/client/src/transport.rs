@@ -16,7 +16,6 @@ use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -29,6 +28,8 @@ use ferrio_proto::engine::{Frame, Sid};
 
 use crate::config::{Config, Transport};
 use crate::error::BuildError;
+use crate::proxy::{self, Proxy};
+use crate::tls;
 
 /// A transport failure, for logs (it becomes the `transport error` reason), with the HTTP
 /// status when the server answered with an error.
@@ -104,9 +105,10 @@ impl CookieJar {
 #[derive(Clone)]
 pub(crate) struct Endpoint {
     config: Arc<Config>,
-    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: HyperClient<HttpsConnector<proxy::Connector>, Full<Bytes>>,
     tls: Arc<rustls::ClientConfig>,
-    cookies: Arc<Mutex<CookieJar>>,
+    proxy: Option<Arc<Proxy>>,
+    cookies: Option<Arc<Mutex<CookieJar>>>,
     cache_buster: Arc<AtomicU64>,
 }
 
@@ -114,38 +116,28 @@ type WsStream = WebSocketStream<MaybeTlsStream<Counted>>;
 
 impl Endpoint {
     pub(crate) fn new(config: Arc<Config>) -> Result<Self, BuildError> {
-        let mut roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        for der in &config.root_certificates {
-            roots
-                .add(rustls::pki_types::CertificateDer::from(der.clone()))
-                .map_err(|e| BuildError::Tls(e.to_string()))?;
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| BuildError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        // Polling requests are small and latency-bound: no Nagle delay.
-        let mut tcp = HttpConnector::new();
-        tcp.set_nodelay(true);
-        tcp.enforce_http(false);
+        let tls = tls::client_config(&config)?;
+        let proxy = config.proxy.clone().map(Arc::new);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls.clone())
             .https_or_http()
             .enable_http1()
-            .wrap_connector(tcp);
+            .wrap_connector(proxy::Connector {
+                proxy: proxy.clone(),
+            });
         let http = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
+        // The cookie jar of `engine.io-client` in Node exists only with `withCredentials`.
+        let cookies = config
+            .with_credentials
+            .then(|| Arc::new(Mutex::new(CookieJar::default())));
         Ok(Endpoint {
             config,
             http,
             tls: Arc::new(tls),
-            cookies: Arc::default(),
+            proxy,
+            cookies,
             cache_buster: Arc::default(),
         })
     }
@@ -280,15 +272,13 @@ impl Endpoint {
         let mut ws_config = WebSocketConfig::default();
         ws_config.max_message_size = Some(self.config.max_message_size);
         ws_config.max_frame_size = Some(self.config.max_message_size);
-        let host = self.config.url.host().unwrap_or("localhost");
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let host = proxy::host_of(&self.config.url).unwrap_or("localhost");
         let port = self
             .config
             .url
             .port_u16()
             .unwrap_or(if self.config.secure { 443 } else { 80 });
-        let tcp = TcpStream::connect((host, port)).await?;
-        tcp.set_nodelay(true)?;
+        let tcp = proxy::connect(self.proxy.as_deref(), host, port).await?;
         let written = Arc::new(AtomicU64::new(0));
         let stream = Counted {
             inner: tcp,
@@ -315,11 +305,17 @@ impl Endpoint {
     }
 
     fn cookie_header(&self) -> Option<HeaderValue> {
-        self.cookies.lock().ok().and_then(|jar| jar.header())
+        self.cookies
+            .as_ref()?
+            .lock()
+            .ok()
+            .and_then(|jar| jar.header())
     }
 
     fn store_cookies(&self, headers: &HeaderMap) {
-        if let Ok(mut jar) = self.cookies.lock() {
+        if let Some(jar) = &self.cookies
+            && let Ok(mut jar) = jar.lock()
+        {
             jar.store(headers);
         }
     }

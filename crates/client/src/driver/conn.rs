@@ -58,6 +58,8 @@ pub(super) struct Conn {
     pub(super) decoder: Decoder,
     /// What the transport said when it ended (the `details` of the disconnect).
     pub(super) details: Option<DisconnectDetails>,
+    /// Pings already reported as [`ManagerEvent::Ping`](crate::ManagerEvent::Ping).
+    pub(super) pings_seen: u64,
 }
 
 impl Conn {

@@ -14,11 +14,14 @@ use ferrio_proto::socket::{Encoded, Packet, PacketData};
 use super::Driver;
 use super::nsp::{NspState, last_string};
 use crate::error::{ConnectError, ConnectErrorKind, DisconnectDetails, DisconnectReason};
+use crate::events::{ManagerEvent, PacketInfo, PacketKind};
 use crate::socket::{AckSender, ConnectInfo, Event, SocketEvent};
 
 impl Driver {
     pub(super) fn on_packet(&mut self, packet: Packet) {
         let now = Instant::now();
+        self.manager
+            .emit(ManagerEvent::Packet(packet_info(&packet)));
         let nsp: Arc<str> = Arc::from(packet.nsp.as_str());
         let receive_cap = self.config.receive_buffer_capacity;
         let Some(n) = self.sockets.get_mut(&nsp) else {
@@ -62,7 +65,7 @@ impl Driver {
                     self.on_packet(p);
                 }
                 for p in &buffered {
-                    self.send_packet(p);
+                    self.send_event(&nsp, p);
                 }
                 self.drain_queue(&nsp, true, now);
                 self.notify(&nsp, SocketEvent::Connect(info));
@@ -151,15 +154,20 @@ impl Driver {
         let Some(n) = self.sockets.get(nsp) else {
             return;
         };
-        let handlers = match n.shared.listeners.read() {
-            Ok(l) => l
-                .events
-                .get(event.name())
-                .into_iter()
-                .flatten()
-                .chain(l.any.iter())
-                .cloned()
-                .collect::<Vec<_>>(),
+        // A write lock: `once` listeners are removed as they are taken.
+        let handlers = match n.shared.listeners.write() {
+            Ok(mut l) => {
+                let mut handlers = Vec::new();
+                if let Some(list) = l.events.get_mut(event.name()) {
+                    handlers.extend(list.iter().map(|h| h.handler.clone()));
+                    list.retain(|h| !h.once);
+                    if list.is_empty() {
+                        l.events.remove(event.name());
+                    }
+                }
+                handlers.extend(l.any.iter().map(|h| h.handler.clone()));
+                handlers
+            }
             Err(_) => Vec::new(),
         };
         for h in handlers {
@@ -234,5 +242,22 @@ impl Driver {
         if closed && let Ok(mut l) = n.shared.listeners.write() {
             l.streams.retain(|s| !s.tx.is_closed());
         }
+    }
+}
+
+/// What the `packet` event of the connection shows of a packet.
+fn packet_info(packet: &Packet) -> PacketInfo {
+    let (kind, id, event) = match &packet.data {
+        PacketData::Connect(_) => (PacketKind::Connect, None, None),
+        PacketData::Disconnect => (PacketKind::Disconnect, None, None),
+        PacketData::Event { name, id, .. } => (PacketKind::Event, *id, Some(name.clone())),
+        PacketData::Ack { id, .. } => (PacketKind::Ack, *id, None),
+        PacketData::ConnectError(_) => (PacketKind::ConnectError, None, None),
+    };
+    PacketInfo {
+        kind,
+        nsp: packet.nsp.as_str().to_owned(),
+        id,
+        event,
     }
 }
