@@ -2,15 +2,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 
+use crate::bounded;
+use crate::error::{ConnectError, DisconnectDetails};
 use futures_util::Stream;
 use futures_util::future::BoxFuture;
-use tokio::sync::mpsc;
-
-use crate::error::{ConnectError, DisconnectDetails};
 
 /// An event of the connection (the `Manager` of `socket.io-client`), as a stream item of
 /// [`Client::events`](crate::Client::events) or the argument of
@@ -101,7 +99,7 @@ type Handler = Arc<dyn Fn(ManagerEvent) -> BoxFuture<'static, ()> + Send + Sync>
 #[derive(Default)]
 pub(crate) struct ManagerListeners {
     handlers: RwLock<Vec<Handler>>,
-    streams: RwLock<Vec<(mpsc::Sender<ManagerEvent>, Arc<AtomicU64>)>>,
+    streams: RwLock<Vec<bounded::Sink<ManagerEvent>>>,
 }
 
 impl ManagerListeners {
@@ -117,12 +115,11 @@ impl ManagerListeners {
     }
 
     pub(crate) fn stream(&self, capacity: usize) -> ManagerEventStream {
-        let (tx, rx) = mpsc::channel(capacity);
-        let lagged = Arc::new(AtomicU64::new(0));
+        let (sink, rx) = bounded::channel(capacity);
         if let Ok(mut s) = self.streams.write() {
-            s.push((tx, lagged.clone()));
+            s.push(sink);
         }
-        ManagerEventStream { rx, lagged }
+        ManagerEventStream { rx }
     }
 
     /// Hands `event` to every handler (each on its own task) and stream.
@@ -132,20 +129,12 @@ impl ManagerListeners {
                 tokio::spawn(h(event.clone()));
             }
         }
-        let mut closed = false;
-        if let Ok(streams) = self.streams.read() {
-            for (tx, lagged) in streams.iter() {
-                match tx.try_send(event.clone()) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        lagged.fetch_add(1, Ordering::AcqRel);
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => closed = true,
-                }
-            }
-        }
+        let closed = match self.streams.read() {
+            Ok(streams) => bounded::send_all(&streams, &event),
+            Err(_) => false,
+        };
         if closed && let Ok(mut s) = self.streams.write() {
-            s.retain(|(tx, _)| !tx.is_closed());
+            bounded::retain_open(&mut s);
         }
     }
 }
@@ -153,8 +142,7 @@ impl ManagerListeners {
 /// The stream of [`Client::events`](crate::Client::events). Bounded by the client's
 /// `event_stream_capacity`: a consumer that falls behind gets [`ManagerEvent::Lagged`].
 pub struct ManagerEventStream {
-    rx: mpsc::Receiver<ManagerEvent>,
-    lagged: Arc<AtomicU64>,
+    rx: bounded::Receiver<ManagerEvent>,
 }
 
 impl ManagerEventStream {
@@ -168,14 +156,7 @@ impl Stream for ManagerEventStream {
     type Item = ManagerEvent;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ManagerEvent>> {
-        let this = self.get_mut();
-        match this.rx.poll_recv(cx) {
-            Poll::Ready(Some(e)) => Poll::Ready(Some(e)),
-            other => match this.lagged.swap(0, Ordering::AcqRel) {
-                0 => other,
-                n => Poll::Ready(Some(ManagerEvent::Lagged(n))),
-            },
-        }
+        self.get_mut().rx.poll_next(cx, ManagerEvent::Lagged)
     }
 }
 

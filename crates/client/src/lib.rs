@@ -65,6 +65,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod backoff;
+mod bounded;
 mod client;
 mod config;
 mod driver;

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use ferrio_proto::socket::{Args, ArgsError, Encoded, RESERVED_EVENTS, encode_ack, encode_event};
 
+use crate::bounded;
 use crate::config::Auth;
 use crate::driver::{AckRequest, Command, Control};
 use crate::error::{AckError, ConnectError, DisconnectDetails, DisconnectReason, EmitError};
@@ -236,12 +237,7 @@ pub(crate) struct Listeners {
     pub(crate) connect_error: Vec<ErrorHandler>,
     pub(crate) disconnect: Vec<DisconnectHandler>,
     pub(crate) disconnect_details: Vec<DetailsHandler>,
-    pub(crate) streams: Vec<StreamSink>,
-}
-
-pub(crate) struct StreamSink {
-    pub(crate) tx: mpsc::Sender<SocketEvent>,
-    pub(crate) lagged: Arc<AtomicU64>,
+    pub(crate) streams: Vec<bounded::Sink<SocketEvent>>,
 }
 
 /// What the connection's task shares with the handles of one socket.
@@ -391,10 +387,7 @@ impl Socket {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let h: EventHandler = Arc::new(move |e| Box::pin(handler(e)));
-        let listener = Listener::new(h);
-        let id = listener.id;
-        self.listeners(|l| l.any.push(listener));
-        id
+        self.add(|l| &mut l.any, h, false)
     }
 
     /// As [`on_any`](Socket::on_any), but before the catch-all listeners already added
@@ -405,18 +398,12 @@ impl Socket {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let h: EventHandler = Arc::new(move |e| Box::pin(handler(e)));
-        let listener = Listener::new(h);
-        let id = listener.id;
-        self.listeners(|l| l.any.insert(0, listener));
-        id
+        self.add(|l| &mut l.any, h, true)
     }
 
     /// Removes one catch-all listener, or all of them with `None` (`offAny`).
     pub fn off_any(&self, listener: Option<ListenerId>) {
-        self.listeners(|l| match listener {
-            Some(id) => l.any.retain(|h| h.id != id),
-            None => l.any.clear(),
-        });
+        self.remove(|l| &mut l.any, listener);
     }
 
     /// Calls `handler` with every event this socket sends, when it is sent (an emit
@@ -428,10 +415,7 @@ impl Socket {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let h: OutgoingHandler = Arc::new(move |e| Box::pin(handler(e)));
-        let listener = Listener::new(h);
-        let id = listener.id;
-        self.listeners(|l| l.any_outgoing.push(listener));
-        id
+        self.add(|l| &mut l.any_outgoing, h, false)
     }
 
     /// As [`on_any_outgoing`](Socket::on_any_outgoing), before the listeners already added
@@ -442,18 +426,12 @@ impl Socket {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let h: OutgoingHandler = Arc::new(move |e| Box::pin(handler(e)));
-        let listener = Listener::new(h);
-        let id = listener.id;
-        self.listeners(|l| l.any_outgoing.insert(0, listener));
-        id
+        self.add(|l| &mut l.any_outgoing, h, true)
     }
 
     /// Removes one outgoing listener, or all of them with `None` (`offAnyOutgoing`).
     pub fn off_any_outgoing(&self, listener: Option<ListenerId>) {
-        self.listeners(|l| match listener {
-            Some(id) => l.any_outgoing.retain(|h| h.id != id),
-            None => l.any_outgoing.clear(),
-        });
+        self.remove(|l| &mut l.any_outgoing, listener);
     }
 
     /// Removes every handler of `event`.
@@ -540,15 +518,9 @@ impl Socket {
     /// Everything this socket reports, in order, as a stream. Bounded by the client's
     /// `event_stream_capacity`: a consumer that falls behind gets [`SocketEvent::Lagged`].
     pub fn events(&self) -> EventStream {
-        let (tx, rx) = mpsc::channel(self.stream_capacity);
-        let lagged = Arc::new(AtomicU64::new(0));
-        self.listeners(|l| {
-            l.streams.push(StreamSink {
-                tx,
-                lagged: lagged.clone(),
-            })
-        });
-        EventStream { rx, lagged }
+        let (sink, rx) = bounded::channel(self.stream_capacity);
+        self.listeners(|l| l.streams.push(sink));
+        EventStream { rx }
     }
 
     /// The socket id given by the server, while connected.
@@ -579,6 +551,34 @@ impl Socket {
             .lock()
             .map(|s| s.clone())
             .unwrap_or_default()
+    }
+
+    /// Adds a listener to the list `list` picks, first or last.
+    fn add<H>(
+        &self,
+        list: impl FnOnce(&mut Listeners) -> &mut Vec<Listener<H>>,
+        handler: H,
+        prepend: bool,
+    ) -> ListenerId {
+        let listener = Listener::new(handler);
+        let id = listener.id;
+        self.listeners(|l| match prepend {
+            true => list(l).insert(0, listener),
+            false => list(l).push(listener),
+        });
+        id
+    }
+
+    /// Removes listener `id` from the list `list` picks, or all of them.
+    fn remove<H>(
+        &self,
+        list: impl FnOnce(&mut Listeners) -> &mut Vec<Listener<H>>,
+        id: Option<ListenerId>,
+    ) {
+        self.listeners(|l| match id {
+            Some(id) => list(l).retain(|h| h.id != id),
+            None => list(l).clear(),
+        });
     }
 
     fn listeners(&self, f: impl FnOnce(&mut Listeners)) {
@@ -755,8 +755,7 @@ impl AckResponse {
 
 /// The stream of [`Socket::events`].
 pub struct EventStream {
-    rx: mpsc::Receiver<SocketEvent>,
-    lagged: Arc<AtomicU64>,
+    rx: bounded::Receiver<SocketEvent>,
 }
 
 impl EventStream {
@@ -770,15 +769,8 @@ impl Stream for EventStream {
     type Item = SocketEvent;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SocketEvent>> {
-        let this = self.get_mut();
         // Items queued before the overflow come first, then the count of the dropped ones.
-        match this.rx.poll_recv(cx) {
-            Poll::Ready(Some(e)) => Poll::Ready(Some(e)),
-            other => match this.lagged.swap(0, Ordering::AcqRel) {
-                0 => other,
-                n => Poll::Ready(Some(SocketEvent::Lagged(n))),
-            },
-        }
+        self.get_mut().rx.poll_next(cx, SocketEvent::Lagged)
     }
 }
 

@@ -2,17 +2,16 @@
 //! handlers and streams.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 use ferrio_proto::socket::{Encoded, Packet, PacketData};
 
 use super::Driver;
 use super::nsp::{NspState, last_string};
+use crate::bounded;
 use crate::error::{ConnectError, ConnectErrorKind, DisconnectDetails, DisconnectReason};
 use crate::events::{ManagerEvent, PacketInfo, PacketKind};
 use crate::socket::{AckSender, ConnectInfo, Event, SocketEvent};
@@ -227,20 +226,12 @@ impl Driver {
         let Some(n) = self.sockets.get(nsp) else {
             return;
         };
-        let mut closed = false;
-        if let Ok(l) = n.shared.listeners.read() {
-            for s in &l.streams {
-                match s.tx.try_send(event.clone()) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        s.lagged.fetch_add(1, Ordering::AcqRel);
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => closed = true,
-                }
-            }
-        }
+        let closed = match n.shared.listeners.read() {
+            Ok(l) => bounded::send_all(&l.streams, &event),
+            Err(_) => false,
+        };
         if closed && let Ok(mut l) = n.shared.listeners.write() {
-            l.streams.retain(|s| !s.tx.is_closed());
+            bounded::retain_open(&mut l.streams);
         }
     }
 }
