@@ -6,12 +6,16 @@
 //   pingInterval  / pingTimeout   engine.io heartbeat, in ms (defaults 25000 / 20000)
 //   transports    server transports (default ["polling", "websocket"])
 //   recovery      enable connectionStateRecovery (default false)
-//   tls           {key, cert} in PEM: serve HTTPS / WSS
+//   tls           {key, cert} in PEM: serve HTTPS / WSS; with {ca, requestCert: true} client
+//                 certificates signed by ca are required
+//   cookie        the engine.io `cookie` option (the `io` cookie on the handshake)
 //   tracePackets  print every Engine.IO packet received (debugging)
 //
 // Prints, one per line, what the tests wait for:
 //   listening <port>
 //   engine <transport>                     a new Engine.IO connection
+//   peer-cert <CN>                         its client certificate (tls.requestCert)
+//   cookie <header>                        a request that carried a Cookie header
 //   connect <nsp> <socket id> <transport> <auth json>
 //   upgrade <nsp> <transport>
 //   event <nsp> <name> <args json>         every event received (binary as {"bin":[bytes]})
@@ -44,16 +48,32 @@ function json(args) {
   });
 }
 
-const httpServer = opts.tls ? createTlsServer({ key: opts.tls.key, cert: opts.tls.cert }) : createServer();
+const httpServer = opts.tls
+  ? createTlsServer({
+      key: opts.tls.key,
+      cert: opts.tls.cert,
+      ca: opts.tls.ca,
+      requestCert: opts.tls.requestCert ?? false,
+      rejectUnauthorized: opts.tls.requestCert ?? false,
+    })
+  : createServer();
 const io = new Server(httpServer, {
   pingInterval: opts.pingInterval ?? 25000,
   pingTimeout: opts.pingTimeout ?? 20000,
   transports: opts.transports ?? ["polling", "websocket"],
   connectionStateRecovery: opts.recovery ? { maxDisconnectionDuration: 60000 } : undefined,
+  cookie: opts.cookie ?? false,
+});
+
+io.engine.on("headers", (_headers, req) => {
+  if (req.headers.cookie) print(`cookie ${req.headers.cookie}`);
 });
 
 io.engine.on("connection", (raw) => {
   print(`engine ${raw.transport.name}`);
+  if (opts.tls?.requestCert) {
+    print(`peer-cert ${raw.request.socket.getPeerCertificate()?.subject?.CN}`);
+  }
   if (opts.tracePackets) {
     raw.on("packet", (p) => print(`packet ${p.type} ${typeof p.data === "string" ? p.data : ""}`));
     raw.on("close", (reason) => print(`engine-close ${reason}`));

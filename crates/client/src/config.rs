@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::client::Client;
 use crate::error::BuildError;
+use crate::proxy::Proxy;
 
 /// A transport the client may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -67,6 +68,8 @@ pub(crate) struct Config {
     pub(crate) transports: Vec<Transport>,
     pub(crate) upgrade: bool,
     pub(crate) timeout: Duration,
+    pub(crate) auto_connect: bool,
+    pub(crate) request_timeout: Option<Duration>,
     pub(crate) reconnection: bool,
     pub(crate) reconnection_attempts: u32,
     pub(crate) reconnection_delay: Duration,
@@ -75,6 +78,10 @@ pub(crate) struct Config {
     pub(crate) ack_timeout: Option<Duration>,
     pub(crate) retries: Option<u32>,
     pub(crate) root_certificates: Vec<Vec<u8>>,
+    pub(crate) client_certificate: Option<(Vec<Vec<u8>>, Vec<u8>)>,
+    pub(crate) reject_unauthorized: bool,
+    pub(crate) with_credentials: bool,
+    pub(crate) proxy: Option<Proxy>,
     pub(crate) command_capacity: usize,
     pub(crate) send_buffer_capacity: usize,
     pub(crate) receive_buffer_capacity: usize,
@@ -112,6 +119,8 @@ impl ClientBuilder {
                 transports: vec![Transport::Polling, Transport::WebSocket],
                 upgrade: true,
                 timeout: Duration::from_secs(20),
+                auto_connect: true,
+                request_timeout: None,
                 reconnection: true,
                 reconnection_attempts: u32::MAX,
                 reconnection_delay: Duration::from_secs(1),
@@ -120,6 +129,10 @@ impl ClientBuilder {
                 ack_timeout: None,
                 retries: None,
                 root_certificates: Vec::new(),
+                client_certificate: None,
+                reject_unauthorized: true,
+                with_credentials: false,
+                proxy: None,
                 command_capacity: 256,
                 send_buffer_capacity: 1024,
                 receive_buffer_capacity: 1024,
@@ -213,6 +226,25 @@ impl ClientBuilder {
         self
     }
 
+    /// Whether [`build`](Self::build) opens the connection and
+    /// [`Client::socket`](crate::Client::socket) connects the socket by itself, as
+    /// `socket.io-client`'s `autoConnect`. Default true. Off, nothing happens until
+    /// [`Socket::connect`](crate::Socket::connect) (or [`Client::open`](crate::Client::open)).
+    pub fn auto_connect(mut self, on: bool) -> Self {
+        self.config.auto_connect = on;
+        self
+    }
+
+    /// How long one polling request (GET or POST) may take; a request that takes longer is a
+    /// transport error (`xhr poll error` / `xhr post error`) and the client reconnects.
+    /// The `requestTimeout` option of `engine.io-client`. Default none, as there: a GET then
+    /// waits as long as the server holds it (the heartbeat bounds that), and a POST gets
+    /// `pingInterval + pingTimeout`, after which the server has given up on us anyway.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.config.request_timeout = Some(timeout);
+        self
+    }
+
     /// Whether to reconnect after the connection is lost. Default true.
     pub fn reconnection(mut self, on: bool) -> Self {
         self.config.reconnection = on;
@@ -267,6 +299,45 @@ impl ClientBuilder {
     /// Trusts this root certificate (DER) for `https`/`wss`, on top of the webpki roots.
     pub fn add_root_certificate(mut self, der: Vec<u8>) -> Self {
         self.config.root_certificates.push(der);
+        self
+    }
+
+    /// Presents this certificate chain (DER, leaf first) and its private key (DER: PKCS#8,
+    /// PKCS#1 or SEC1) to a server that asks for one (the `cert` and `key` options of
+    /// `engine.io-client`). Default none.
+    pub fn client_certificate(mut self, chain: Vec<Vec<u8>>, key: Vec<u8>) -> Self {
+        self.config.client_certificate = Some((chain, key));
+        self
+    }
+
+    /// Whether to refuse a server certificate that does not verify against the roots
+    /// (`rejectUnauthorized`). Default true. **False accepts any certificate**: the
+    /// connection is encrypted but anyone on the path can impersonate the server; for tests
+    /// and private networks only.
+    pub fn reject_unauthorized(mut self, reject: bool) -> Self {
+        self.config.reject_unauthorized = reject;
+        self
+    }
+
+    /// Whether to keep cookies (`withCredentials`). Default false, as `engine.io-client` in
+    /// Node, which has a cookie jar only with this option: then every `Set-Cookie` of the
+    /// server (a load balancer's sticky-session cookie, the `io` cookie) is kept and sent
+    /// back on later polling requests and WebSocket handshakes. Off, no `Cookie` header is
+    /// sent (headers given with [`extra_header`](Self::extra_header) still are).
+    pub fn with_credentials(mut self, on: bool) -> Self {
+        self.config.with_credentials = on;
+        self
+    }
+
+    /// Reaches the server through this HTTP proxy (`http://host:port`; no proxy
+    /// authentication yet): WebSocket and HTTPS go through a `CONNECT` tunnel, plain HTTP
+    /// polling requests are sent to the proxy in absolute form. Node's client does this
+    /// with an `agent`. Default none (direct).
+    pub fn proxy(mut self, url: &str) -> Self {
+        match Proxy::parse(url) {
+            Ok(p) => self.config.proxy = Some(p),
+            Err(e) => self.error = Some(e),
+        }
         self
     }
 

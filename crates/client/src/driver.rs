@@ -5,8 +5,9 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::future::poll_fn;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,6 +15,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Sleep;
 
 use ferrio_proto::engine::client::{
     ClientCloseReason, ClientEvent, ClientSession, ClientSessionConfig,
@@ -25,25 +27,45 @@ use ferrio_proto::socket::{
 
 use crate::backoff::reconnect_delay;
 use crate::config::{Auth, Config, Transport};
-use crate::error::{AckError, ConnectError, ConnectErrorKind, DisconnectReason, EmitError};
-use crate::socket::{Shared, SocketEvent};
-use crate::transport::{Endpoint, WsRead, ws_write};
+use crate::error::{
+    AckError, ConnectError, ConnectErrorKind, DisconnectDetails, DisconnectReason, EmitError,
+};
+use crate::events::{ManagerEvent, ManagerListeners};
+use crate::socket::{OutgoingEvent, Shared, SocketEvent};
+use crate::transport::{Endpoint, TransportError, WsRead};
 
 mod conn;
 mod dispatch;
 mod nsp;
 
-use conn::{Conn, Fut, Io, Link, Probe, flush_and_close};
-use nsp::{Nsp, NspState, Queued, with_ack_id};
+use conn::{Conn, Fut, Io, Link, Probe, WriteError, flush_and_close};
+use nsp::{Nsp, NspState, Queued, outgoing, with_ack_id};
 
-/// A request from a handle.
-pub(crate) enum Command {
+/// A request from a handle that changes the state of a socket or the connection. Always
+/// taken, even while the transport cannot write (so `disconnect()` never waits on a stalled
+/// socket).
+pub(crate) enum Control {
     Connect {
         nsp: Arc<str>,
     },
     Disconnect {
         nsp: Arc<str>,
     },
+    CloseAll,
+    Open,
+    SendBuffer {
+        nsp: Arc<str>,
+        reply: oneshot::Sender<Vec<OutgoingEvent>>,
+    },
+    ClearSendBuffer {
+        nsp: Arc<str>,
+        reply: oneshot::Sender<usize>,
+    },
+}
+
+/// A packet from a handle. Taken only while the session outbox has room: when the transport
+/// falls behind, `emit` waits (backpressure).
+pub(crate) enum Command {
     Emit {
         nsp: Arc<str>,
         packet: Encoded,
@@ -55,7 +77,6 @@ pub(crate) enum Command {
         nsp: Arc<str>,
         packet: Encoded,
     },
-    CloseAll,
 }
 
 /// The waiting side of an emit with ack.
@@ -75,15 +96,23 @@ enum Internal {
 
 pub(crate) type Registry = Arc<Mutex<HashMap<Arc<str>, Arc<Shared>>>>;
 
+/// Most items one source (commands, reads) yields in one pass of the loop, and most passes
+/// before the task yields to others.
+const BUDGET: usize = 64;
+
 /// The connection's task.
 pub(crate) struct Driver {
     config: Arc<Config>,
     endpoint: Endpoint,
     cmd_rx: mpsc::Receiver<Command>,
     cmd_tx: mpsc::WeakSender<Command>,
+    ctl_rx: mpsc::Receiver<Control>,
+    ctl_open: bool,
+    timer: Pin<Box<Sleep>>,
     internal_tx: mpsc::UnboundedSender<Internal>,
     internal_rx: mpsc::UnboundedReceiver<Internal>,
     registry: Registry,
+    manager: Arc<ManagerListeners>,
     sockets: HashMap<Arc<str>, Nsp>,
     /// Namespaces in the order they were first used: CONNECTs after a reconnection go in
     /// this order.
@@ -102,7 +131,9 @@ impl Driver {
         endpoint: Endpoint,
         cmd_rx: mpsc::Receiver<Command>,
         cmd_tx: mpsc::WeakSender<Command>,
+        ctl_rx: mpsc::Receiver<Control>,
         registry: Registry,
+        manager: Arc<ManagerListeners>,
     ) -> Self {
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
         let rng = match config.jitter_seed {
@@ -114,9 +145,13 @@ impl Driver {
             endpoint,
             cmd_rx,
             cmd_tx,
+            ctl_rx,
+            ctl_open: true,
+            timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
             internal_tx,
             internal_rx,
             registry,
+            manager,
             sockets: HashMap::new(),
             order: Vec::new(),
             conn: None,
@@ -130,42 +165,178 @@ impl Driver {
 
     /// Runs until every handle is dropped.
     pub(crate) async fn run(mut self) {
-        loop {
-            self.pump().await;
-            let deadline = self.next_deadline();
-            let accept = self.conn.as_ref().is_none_or(|c| {
-                c.session.buffered() + self.config.max_attachments + 2
-                    < self.config.max_buffered_packets
-            });
-            let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(
-                deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
-            ));
-            tokio::select! {
-                Some(i) = self.internal_rx.recv() => self.on_internal(i),
-                cmd = self.cmd_rx.recv(), if accept => match cmd {
-                    Some(c) => self.on_command(c),
-                    None => {
-                        self.close_all();
-                        self.pump().await;
-                        return;
-                    }
-                },
-                io = poll_fn(|cx| match &mut self.conn {
-                    Some(c) => c.poll_io(cx),
-                    None => Poll::Pending,
-                }) => self.on_io(io),
-                () = sleep => self.on_timer(),
+        poll_fn(|cx| self.poll(cx)).await;
+    }
+
+    /// One hand-written poll loop over every source: control and packet commands, auth
+    /// results, the transports' reads, the timer, then the session's output. No source is
+    /// awaited inline and each is bounded per pass, so a transport that cannot write never
+    /// delays pings, acks timers, reads or commands.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        for _ in 0..BUDGET {
+            let mut progress = self.poll_internal(cx);
+            progress |= self.poll_control(cx);
+            match self.poll_commands(cx) {
+                Some(p) => progress |= p,
+                None => {
+                    // Every handle is gone: close, write what is left on a task of its own.
+                    self.close_all();
+                    self.process(cx);
+                    return Poll::Ready(());
+                }
+            }
+            progress |= self.poll_io(cx);
+            progress |= self.poll_timer(cx);
+            progress |= self.process(cx);
+            if !progress {
+                return Poll::Pending;
             }
         }
+        // Out of budget: let other tasks run, then come back.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn poll_internal(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        for _ in 0..BUDGET {
+            let Poll::Ready(Some(i)) = self.internal_rx.poll_recv(cx) else {
+                break;
+            };
+            progress = true;
+            self.on_internal(i);
+        }
+        progress
+    }
+
+    fn poll_control(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        for _ in 0..BUDGET {
+            if !self.ctl_open {
+                break;
+            }
+            match self.ctl_rx.poll_recv(cx) {
+                Poll::Ready(Some(c)) => {
+                    progress = true;
+                    // Packets the same handles sent before this go first, as far as the
+                    // outbox takes them.
+                    while self.accepts_packets() {
+                        match self.cmd_rx.try_recv() {
+                            Ok(cmd) => self.on_command(cmd),
+                            Err(_) => break,
+                        }
+                    }
+                    self.on_control(c);
+                }
+                Poll::Ready(None) => self.ctl_open = false,
+                Poll::Pending => break,
+            }
+        }
+        progress
+    }
+
+    /// Packet commands while the outbox has room; `None` once every handle is gone.
+    fn poll_commands(&mut self, cx: &mut Context<'_>) -> Option<bool> {
+        let mut progress = false;
+        for _ in 0..BUDGET {
+            if !self.accepts_packets() {
+                break;
+            }
+            match self.cmd_rx.poll_recv(cx) {
+                Poll::Ready(Some(c)) => {
+                    progress = true;
+                    self.on_command(c);
+                }
+                Poll::Ready(None) => return None,
+                Poll::Pending => break,
+            }
+        }
+        Some(progress)
+    }
+
+    /// Whether the session outbox has room for one more packet with its attachments.
+    fn accepts_packets(&self) -> bool {
+        self.conn.as_ref().is_none_or(|c| {
+            c.session.buffered() + self.config.max_attachments + 2
+                < self.config.max_buffered_packets
+        })
+    }
+
+    fn poll_io(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        for _ in 0..BUDGET {
+            let Some(c) = &mut self.conn else {
+                break;
+            };
+            if c.session.is_closed() {
+                break;
+            }
+            match c.poll_io(cx) {
+                Poll::Ready(io) => {
+                    progress = true;
+                    self.on_io(io);
+                    // Session events (a message, the open) are handled before the next read.
+                    self.process(cx);
+                }
+                Poll::Pending => break,
+            }
+        }
+        progress
+    }
+
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(deadline) = self.next_deadline() else {
+            return false;
+        };
+        let deadline = tokio::time::Instant::from_std(deadline);
+        if self.timer.deadline() != deadline {
+            self.timer.as_mut().reset(deadline);
+        }
+        if self.timer.as_mut().poll(cx).is_ready() {
+            self.on_timer();
+            return true;
+        }
+        false
     }
 
     // ---------------------------------------------------------------- commands
 
+    fn on_control(&mut self, c: Control) {
+        match c {
+            Control::Connect { nsp } => self.connect_nsp(nsp),
+            Control::Disconnect { nsp } => self.disconnect_nsp(&nsp),
+            Control::CloseAll => self.close_all(),
+            Control::Open => {
+                if self.conn.is_none() && self.reconnect_at.is_none() {
+                    self.open_engine();
+                }
+            }
+            Control::SendBuffer { nsp, reply } => {
+                let events = self.sockets.get(&nsp).map_or_else(Vec::new, |n| {
+                    n.send_buffer
+                        .iter()
+                        .filter_map(|(p, _)| outgoing(p))
+                        .collect()
+                });
+                let _ = reply.send(events);
+            }
+            Control::ClearSendBuffer { nsp, reply } => {
+                let mut cleared = 0;
+                if let Some(n) = self.sockets.get_mut(&nsp) {
+                    cleared = n.send_buffer.len();
+                    for (_, id) in std::mem::take(&mut n.send_buffer) {
+                        if let Some(tx) = id.and_then(|id| n.acks.remove(&id)) {
+                            let _ = tx.send(Err(AckError::Discarded));
+                        }
+                    }
+                }
+                let _ = reply.send(cleared);
+            }
+        }
+    }
+
     fn on_command(&mut self, cmd: Command) {
         match cmd {
-            Command::Connect { nsp } => self.connect_nsp(nsp),
-            Command::Disconnect { nsp } => self.disconnect_nsp(&nsp),
-            Command::CloseAll => self.close_all(),
             Command::Emit {
                 nsp,
                 packet,
@@ -256,10 +427,7 @@ impl Driver {
         if was_connected {
             let packet = encode_disconnect(nsp);
             self.send_packet(&packet);
-            self.notify(
-                nsp,
-                SocketEvent::Disconnect(DisconnectReason::IoClientDisconnect),
-            );
+            self.notify_disconnect(nsp, DisconnectReason::IoClientDisconnect, None);
         }
         self.maybe_close_engine();
     }
@@ -349,7 +517,7 @@ impl Driver {
             return Err(EmitError::Closed);
         };
         if connected {
-            self.send_packet(&packet);
+            self.send_event(&nsp, &packet);
         } else {
             n.send_buffer.push_back((packet, id));
         }
@@ -375,7 +543,7 @@ impl Driver {
         head.pending = Some((id, head.timeout.map(|t| now + t)));
         let packet = with_ack_id(&head.packet, nsp, id);
         n.take_ack_id();
-        self.send_packet(&packet);
+        self.send_event(nsp, &packet);
     }
 
     /// The head of the `retries` queue got its ack, or ran out of time.
@@ -426,7 +594,8 @@ impl Driver {
         let (kind, link) = match first {
             Transport::Polling => {
                 let ep = self.endpoint.clone();
-                let get: Fut<Bytes> = Box::pin(async move { ep.get(None).await });
+                let timeout = self.config.request_timeout;
+                let get: Fut<Bytes> = Box::pin(async move { ep.get(None, timeout).await });
                 (
                     TransportKind::Polling,
                     Link::Polling {
@@ -454,6 +623,8 @@ impl Driver {
                 l.max_attachments = self.config.max_attachments;
                 l
             }),
+            details: None,
+            pings_seen: 0,
         });
     }
 
@@ -513,6 +684,20 @@ impl Driver {
         self.send_packet(&packet);
     }
 
+    /// Queues an event packet of `nsp`, and shows it to the socket's outgoing listeners.
+    fn send_event(&mut self, nsp: &Arc<str>, packet: &Encoded) {
+        if let Some(n) = self.sockets.get(nsp)
+            && let Ok(l) = n.shared.listeners.read()
+            && !l.any_outgoing.is_empty()
+            && let Some(event) = outgoing(packet)
+        {
+            for h in &l.any_outgoing {
+                tokio::spawn((h.handler)(event.clone()));
+            }
+        }
+        self.send_packet(packet);
+    }
+
     /// Queues a Socket.IO packet (text then attachments) on the session.
     fn send_packet(&mut self, packet: &Encoded) {
         let Some(c) = &mut self.conn else {
@@ -537,6 +722,7 @@ impl Driver {
         if self.attempts >= c.reconnection_attempts {
             tracing::debug!("reconnection failed");
             self.attempts = 0;
+            self.manager.emit(ManagerEvent::ReconnectFailed);
             let err = ConnectError::new(ConnectErrorKind::ReconnectFailed, "reconnection failed");
             self.deactivate_all(Some(err));
             return;
@@ -575,8 +761,41 @@ impl Driver {
         self.generation += 1;
         let was_open = conn.sid.is_some();
         tracing::debug!(%reason, "connection closed");
+        let details = conn.details.take().or_else(|| match reason {
+            ClientCloseReason::TransportClose => Some(DisconnectDetails::new(
+                "transport closed by the server",
+                None,
+                None,
+            )),
+            _ => None,
+        });
         flush_and_close(&self.endpoint, &mut conn, self.config.timeout);
         let client_close = reason == ClientCloseReason::ForcedClose;
+        let error = match &reason {
+            ClientCloseReason::HandshakeTimeout => {
+                Some(ConnectError::new(ConnectErrorKind::Timeout, "timeout"))
+            }
+            ClientCloseReason::TransportError(d) => {
+                Some(ConnectError::new(ConnectErrorKind::Transport, d.clone()))
+            }
+            ClientCloseReason::TransportClose | ClientCloseReason::ParseError if !was_open => Some(
+                ConnectError::new(ConnectErrorKind::Transport, reason.as_str()),
+            ),
+            _ => None,
+        };
+        if let Some(e) = &error {
+            self.manager.emit(ManagerEvent::Error(e.clone()));
+        }
+        if was_open {
+            self.manager.emit(ManagerEvent::Close {
+                reason: reason.as_str(),
+                details: details.clone(),
+            });
+        } else if self.attempts > 0
+            && let Some(e) = error
+        {
+            self.manager.emit(ManagerEvent::ReconnectError(e));
+        }
         let names = self.names(false);
         for nsp in &names {
             let Some(n) = self.sockets.get_mut(nsp) else {
@@ -603,7 +822,7 @@ impl Driver {
                         ClientCloseReason::TransportError(_) => DisconnectReason::TransportError,
                         _ => DisconnectReason::TransportClose,
                     };
-                    self.notify(nsp, SocketEvent::Disconnect(r));
+                    self.notify_disconnect(nsp, r, details.clone());
                 }
             } else if n.active {
                 let kind = match reason {
@@ -641,15 +860,26 @@ impl Driver {
         let Some(c) = &mut self.conn else {
             return;
         };
+        let fail = |c: &mut Conn, description: &str, e: TransportError| {
+            c.details = Some(DisconnectDetails::new(description, e.1, Some(e.0.clone())));
+            c.session.handle_transport_error(e.0);
+        };
         match io {
             Io::Get(Ok(body)) => c.session.handle_payload(now, body),
-            Io::Get(Err(e)) | Io::Post(Err(e)) => c.session.handle_transport_error(e.0),
+            Io::Get(Err(e)) => fail(c, "xhr poll error", e),
+            Io::Post(Err(e)) => fail(c, "xhr post error", e),
             Io::Post(Ok(())) => {}
             Io::WsConnected(Ok(ws)) => c.link = Link::Ws(Box::new(ws)),
-            Io::WsConnected(Err(e)) => c.session.handle_transport_error(e.0),
+            Io::WsConnected(Err(e)) | Io::Ws(WsRead::Error(e)) => fail(c, "websocket error", e),
             Io::Ws(WsRead::Frame(f)) => c.session.handle_frame(now, f),
-            Io::Ws(WsRead::Closed) => c.session.handle_transport_closed(),
-            Io::Ws(WsRead::Error(e)) => c.session.handle_transport_error(e.0),
+            Io::Ws(WsRead::Closed(code)) => {
+                c.details = Some(DisconnectDetails::new(
+                    "websocket connection closed",
+                    code,
+                    None,
+                ));
+                c.session.handle_transport_closed();
+            }
             Io::ProbeConnected(Ok(ws)) => {
                 c.probe = Probe::Open(Box::new(ws));
                 c.session.handle_probe_open(now);
@@ -666,10 +896,25 @@ impl Driver {
     fn on_timer(&mut self) {
         let now = Instant::now();
         if self.reconnect_at.is_some_and(|t| now >= t) && self.conn.is_none() {
+            self.manager
+                .emit(ManagerEvent::ReconnectAttempt(self.attempts));
             self.open_engine();
         }
+        let timeout = self.config.timeout;
         if let Some(c) = &mut self.conn {
             c.session.handle_timeout(now);
+            let bound = c.stall_bound(timeout);
+            if c.stalled_since(now).is_some_and(|t| now >= t + bound) {
+                let detail = format!("no byte written for {bound:?}");
+                tracing::debug!(detail, "websocket write stalled: giving up the connection");
+                c.details = Some(DisconnectDetails::new(
+                    "websocket error",
+                    None,
+                    Some(format!("write stalled: {detail}")),
+                ));
+                c.session
+                    .handle_transport_error(format!("write stalled: {detail}"));
+            }
         }
         while let Some(Reverse((t, _, _))) = self.ack_deadlines.peek() {
             if *t > now {
@@ -698,65 +943,90 @@ impl Driver {
         }
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
-        let session = self.conn.as_ref().and_then(|c| c.session.poll_timeout());
+    fn next_deadline(&mut self) -> Option<Instant> {
+        let now = Instant::now();
+        let timeout = self.config.timeout;
+        let (session, stall) = match &mut self.conn {
+            Some(c) => {
+                let bound = c.stall_bound(timeout);
+                (
+                    c.session.poll_timeout(),
+                    c.stalled_since(now).map(|t| t + bound),
+                )
+            }
+            None => (None, None),
+        };
         let ack = self.ack_deadlines.peek().map(|Reverse((t, _, _))| *t);
         let queue = self
             .sockets
             .values()
             .filter_map(|n| n.queue.front().and_then(|q| q.pending).and_then(|(_, d)| d))
             .min();
-        [session, ack, queue, self.reconnect_at]
+        [session, stall, ack, queue, self.reconnect_at]
             .into_iter()
             .flatten()
             .min()
     }
 
-    /// Processes session events and writes output until nothing changes.
-    async fn pump(&mut self) {
+    /// Handles session events and starts or writes output until nothing changes; whether
+    /// anything did. Writes go only as far as the socket takes them now.
+    fn process(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
         loop {
             while let Some(ev) = self.conn.as_mut().and_then(|c| c.session.poll_event()) {
-                self.on_session_event(ev).await;
+                progress = true;
+                self.on_session_event(ev);
             }
             let Some(c) = &mut self.conn else {
-                return;
+                return progress;
             };
+            let pings = c.session.pings();
+            while c.pings_seen < pings {
+                c.pings_seen += 1;
+                self.manager.emit(ManagerEvent::Ping);
+            }
             let now = Instant::now();
-            let timeout = self.config.timeout;
-            // WebSocket output.
-            if let Link::Ws(ws) = &mut c.link {
-                let frames: Vec<Frame> = std::iter::from_fn(|| c.session.poll_transmit()).collect();
-                if !frames.is_empty()
-                    && let Err(e) = ws_write(ws, frames, timeout).await
-                {
+            match c.poll_write(cx, now) {
+                Ok(p) => progress |= p,
+                Err(WriteError::Link(e)) => {
+                    tracing::debug!(error = %e.0, "websocket write failed");
+                    c.details = Some(DisconnectDetails::new(
+                        "websocket error",
+                        None,
+                        Some(e.0.clone()),
+                    ));
                     c.session.handle_transport_error(e.0);
+                    progress = true;
                     continue;
                 }
-            }
-            // Probe output.
-            if let Probe::Open(ws) = &mut c.probe {
-                let frames: Vec<Frame> =
-                    std::iter::from_fn(|| c.session.poll_probe_transmit()).collect();
-                if !frames.is_empty()
-                    && let Err(e) = ws_write(ws, frames, timeout).await
-                {
+                Err(WriteError::Probe(e)) => {
                     tracing::debug!(error = %e.0, "upgrade probe failed");
                     c.probe = Probe::None;
                     c.session.handle_probe_error();
+                    progress = true;
                     continue;
                 }
             }
             // Polling requests.
+            let post_timeout = self
+                .config
+                .request_timeout
+                .unwrap_or_else(|| c.stall_bound(self.config.timeout));
             if let (Link::Polling { get, post }, Some(sid)) = (&mut c.link, c.sid) {
                 if get.is_none() && c.session.wants_poll() {
                     let ep = self.endpoint.clone();
-                    *get = Some(Box::pin(async move { ep.get(Some(sid)).await }));
+                    let timeout = self.config.request_timeout;
+                    *get = Some(Box::pin(async move { ep.get(Some(sid), timeout).await }));
+                    progress = true;
                 }
                 if post.is_none()
                     && let Some(body) = c.session.poll_payload()
                 {
                     let ep = self.endpoint.clone();
-                    *post = Some(Box::pin(async move { ep.post(sid, body).await }));
+                    *post = Some(Box::pin(
+                        async move { ep.post(sid, body, post_timeout).await },
+                    ));
+                    progress = true;
                 }
             }
             // Upgrade.
@@ -766,21 +1036,27 @@ impl Driver {
             {
                 let ep = self.endpoint.clone();
                 c.probe = Probe::Connecting(Box::pin(async move { ep.websocket(Some(sid)).await }));
+                progress = true;
             }
             if c.session.is_pausing() && c.polling_idle() {
                 c.session.handle_polling_paused(now);
+                progress = true;
                 continue;
             }
-            return;
+            return progress;
         }
     }
 
-    async fn on_session_event(&mut self, ev: ClientEvent) {
+    fn on_session_event(&mut self, ev: ClientEvent) {
         match ev {
             ClientEvent::Opened(open) => {
                 tracing::debug!(sid = %open.sid, "connection open");
                 if let Some(c) = &mut self.conn {
                     c.sid = Some(open.sid);
+                }
+                self.manager.emit(ManagerEvent::Open);
+                if self.attempts > 0 {
+                    self.manager.emit(ManagerEvent::Reconnect(self.attempts));
                 }
                 self.attempts = 0;
                 let names = self.names(true);
@@ -811,21 +1087,16 @@ impl Driver {
                 }
             }
             ClientEvent::Upgraded => {
-                let timeout = self.config.timeout;
                 let Some(c) = &mut self.conn else {
                     return;
                 };
-                let Probe::Open(mut ws) = std::mem::replace(&mut c.probe, Probe::None) else {
+                let Probe::Open(ws) = std::mem::replace(&mut c.probe, Probe::None) else {
                     return;
                 };
                 tracing::debug!("upgraded to websocket");
-                let frames: Vec<Frame> =
-                    std::iter::from_fn(|| c.session.poll_probe_transmit()).collect();
-                let r = ws_write(&mut ws, frames, timeout).await;
+                // The probe is the transport now; `5` and what was queued during the pause
+                // are written on it first (see `Conn::poll_write`).
                 c.link = Link::Ws(ws);
-                if let Err(e) = r {
-                    c.session.handle_transport_error(e.0);
-                }
             }
             ClientEvent::UpgradeFailed => {
                 if let Some(c) = &mut self.conn {

@@ -17,9 +17,12 @@ pub enum BuildError {
     /// The transport list is empty.
     #[error("no transport allowed")]
     NoTransport,
-    /// A root certificate could not be used.
+    /// A root certificate, the client certificate or its key could not be used.
     #[error("invalid TLS configuration: {0}")]
     Tls(String),
+    /// The proxy URL is not `http://host[:port]`.
+    #[error("invalid proxy URL {0:?}")]
+    InvalidProxy(String),
 }
 
 /// Why an emit failed.
@@ -56,6 +59,10 @@ pub enum AckError {
     /// The socket disconnected before the ack arrived (not with `retries`, which resends).
     #[error("socket has been disconnected")]
     Disconnected,
+    /// The packet was removed from the offline buffer before it was sent
+    /// ([`Socket::clear_send_buffer`](crate::Socket::clear_send_buffer)).
+    #[error("removed from the offline buffer")]
+    Discarded,
     /// The client was closed.
     #[error("client closed")]
     Closed,
@@ -104,6 +111,32 @@ impl DisconnectReason {
 impl fmt::Display for DisconnectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// What the transport said when a connection ended: the `details` argument of the
+/// `disconnect` event of `socket.io-client` (`disconnect(reason, details)`), for `transport
+/// close` and `transport error`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DisconnectDetails {
+    /// The description of `engine.io-client`: `websocket connection closed`, `transport
+    /// closed by the server`, `websocket error`, `xhr poll error` or `xhr post error`.
+    pub description: String,
+    /// The WebSocket close code (`1000`, `1005` for none, `1006` for a connection that ended
+    /// without a close frame), or the HTTP status of a polling request that failed.
+    pub code: Option<u16>,
+    /// The underlying error, for logs.
+    pub context: Option<String>,
+}
+
+impl DisconnectDetails {
+    pub(crate) fn new(description: &str, code: Option<u16>, context: Option<String>) -> Self {
+        DisconnectDetails {
+            description: description.to_owned(),
+            code,
+            context,
+        }
     }
 }
 

@@ -14,6 +14,10 @@
 //!   [`Event::ack`] for the server's requests), binary attachments (`bytes::Bytes`),
 //!   `volatile` emits, an offline buffer, at-least-once `retries`, the client side of
 //!   connection state recovery, and events as a [`Stream`](futures_util::Stream).
+//! - The connection's own events ([`ManagerEvent`]: open, close, ping, reconnection
+//!   attempts, ...), an HTTP proxy, client certificates, cookies with `with_credentials`.
+//! - The connection's task never waits on a write: a server that stops reading delays
+//!   nothing else, and is given up after `pingInterval + pingTimeout` without progress.
 //!
 //! It is not a server, and it speaks only Engine.IO v4 / Socket.IO v5 (servers ≥ 3.0).
 //!
@@ -26,6 +30,7 @@
 //! let client = Client::builder("http://localhost:3000")
 //!     .auth(serde_json::json!({ "token": "abc" }))
 //!     .build()?;
+//! // Connects by itself (`auto_connect`, the default); listeners added now see every event.
 //! let socket = client.socket("/chat");
 //!
 //! // Callbacks: each runs on its own task.
@@ -39,7 +44,6 @@
 //!
 //! // Or a stream, for a loop.
 //! let mut events = socket.events();
-//! socket.connect().await?;
 //! while let Some(event) = events.next().await {
 //!     match event {
 //!         SocketEvent::Connect(info) => {
@@ -61,20 +65,26 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod backoff;
+mod bounded;
 mod client;
 mod config;
 mod driver;
 mod error;
+mod events;
+mod proxy;
 mod socket;
+mod tls;
 mod transport;
 
 pub use client::Client;
 pub use config::{Auth, ClientBuilder, Transport};
 pub use error::{
-    AckError, BuildError, ConnectError, ConnectErrorKind, DisconnectReason, EmitError,
+    AckError, BuildError, ConnectError, ConnectErrorKind, DisconnectDetails, DisconnectReason,
+    EmitError,
 };
+pub use events::{ManagerEvent, ManagerEventStream, PacketInfo, PacketKind};
 pub use ferrio_proto::socket::{Args, ArgsError};
 pub use socket::{
-    AckResponse, AckSender, ConnectInfo, EmitWithAck, Event, EventStream, Socket, SocketEvent,
-    Volatile,
+    AckResponse, AckSender, ConnectInfo, EmitWithAck, Emitter, Event, EventStream, ListenerId,
+    OutgoingEvent, Socket, SocketEvent,
 };

@@ -17,9 +17,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use ferrio_proto::socket::{Args, ArgsError, Encoded, RESERVED_EVENTS, encode_ack, encode_event};
 
+use crate::bounded;
 use crate::config::Auth;
-use crate::driver::{AckRequest, Command};
-use crate::error::{AckError, ConnectError, DisconnectReason, EmitError};
+use crate::driver::{AckRequest, Command, Control};
+use crate::error::{AckError, ConnectError, DisconnectDetails, DisconnectReason, EmitError};
 
 /// An event received from the server.
 #[derive(Clone)]
@@ -78,6 +79,45 @@ impl fmt::Debug for Event {
             .field("args", &self.args)
             .field("ack", &self.ack.as_ref().map(|a| a.id))
             .finish()
+    }
+}
+
+/// An event this client sends, as outgoing listeners and the offline buffer show it.
+#[derive(Clone, Debug)]
+pub struct OutgoingEvent {
+    name: String,
+    args: Args,
+    ack: bool,
+}
+
+impl OutgoingEvent {
+    pub(crate) fn new(name: String, args: Args, ack: bool) -> Self {
+        OutgoingEvent { name, args, ack }
+    }
+
+    /// The event name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The arguments as `T` (one argument as itself, several as a tuple).
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T, ArgsError> {
+        self.args.deserialize()
+    }
+
+    /// Argument `i` as `T`, `None` if there are fewer arguments.
+    pub fn arg<T: DeserializeOwned>(&self, i: usize) -> Option<Result<T, ArgsError>> {
+        self.args.deserialize_arg(i)
+    }
+
+    /// The raw arguments.
+    pub fn args(&self) -> &Args {
+        &self.args
+    }
+
+    /// Whether the packet asks the server for an ack.
+    pub fn wants_ack(&self) -> bool {
+        self.ack
     }
 }
 
@@ -151,21 +191,53 @@ type EventHandler = Arc<dyn Fn(Event) -> BoxFuture<'static, ()> + Send + Sync>;
 type ConnectHandler = Arc<dyn Fn(ConnectInfo) -> BoxFuture<'static, ()> + Send + Sync>;
 type ErrorHandler = Arc<dyn Fn(ConnectError) -> BoxFuture<'static, ()> + Send + Sync>;
 type DisconnectHandler = Arc<dyn Fn(DisconnectReason) -> BoxFuture<'static, ()> + Send + Sync>;
+type DetailsHandler = Arc<
+    dyn Fn(DisconnectReason, Option<DisconnectDetails>) -> BoxFuture<'static, ()> + Send + Sync,
+>;
+
+type OutgoingHandler = Arc<dyn Fn(OutgoingEvent) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// Identifies a listener added with [`Socket::on_any`], [`Socket::prepend_any`] or their
+/// outgoing counterparts, to remove it alone (`offAny(listener)` in `socket.io-client`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ListenerId(u64);
+
+impl ListenerId {
+    fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        ListenerId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// A listener and what it needs to be removed.
+pub(crate) struct Listener<H> {
+    pub(crate) id: ListenerId,
+    /// Called once, then removed (`socket.once`).
+    pub(crate) once: bool,
+    pub(crate) handler: H,
+}
+
+impl<H> Listener<H> {
+    fn new(handler: H) -> Self {
+        Listener {
+            id: ListenerId::next(),
+            once: false,
+            handler,
+        }
+    }
+}
 
 /// Listeners of one socket. Read by the connection's task in short lock sections.
 #[derive(Default)]
 pub(crate) struct Listeners {
-    pub(crate) events: HashMap<String, Vec<EventHandler>>,
-    pub(crate) any: Vec<EventHandler>,
+    pub(crate) events: HashMap<String, Vec<Listener<EventHandler>>>,
+    pub(crate) any: Vec<Listener<EventHandler>>,
+    pub(crate) any_outgoing: Vec<Listener<OutgoingHandler>>,
     pub(crate) connect: Vec<ConnectHandler>,
     pub(crate) connect_error: Vec<ErrorHandler>,
     pub(crate) disconnect: Vec<DisconnectHandler>,
-    pub(crate) streams: Vec<StreamSink>,
-}
-
-pub(crate) struct StreamSink {
-    pub(crate) tx: mpsc::Sender<SocketEvent>,
-    pub(crate) lagged: Arc<AtomicU64>,
+    pub(crate) disconnect_details: Vec<DetailsHandler>,
+    pub(crate) streams: Vec<bounded::Sink<SocketEvent>>,
 }
 
 /// What the connection's task shares with the handles of one socket.
@@ -183,6 +255,7 @@ pub(crate) struct Status {
     pub(crate) connected: bool,
     pub(crate) recovered: bool,
     pub(crate) active: bool,
+    pub(crate) last_details: Option<DisconnectDetails>,
 }
 
 /// One namespace of a [`Client`](crate::Client): emit events, listen to them, answer acks.
@@ -198,6 +271,7 @@ pub(crate) struct Status {
 pub struct Socket {
     pub(crate) shared: Arc<Shared>,
     pub(crate) cmd: mpsc::Sender<Command>,
+    pub(crate) ctl: mpsc::Sender<Control>,
     pub(crate) stream_capacity: usize,
 }
 
@@ -210,7 +284,7 @@ impl Socket {
     /// Connects the namespace (and opens the connection if needed). Returns once queued; watch
     /// [`on_connect`](Socket::on_connect) or [`events`](Socket::events) for the outcome.
     pub async fn connect(&self) -> Result<(), EmitError> {
-        self.send(Command::Connect {
+        self.control(Control::Connect {
             nsp: self.shared.nsp.clone(),
         })
         .await
@@ -219,7 +293,7 @@ impl Socket {
     /// Disconnects the namespace (`io client disconnect`); no reconnection. The connection
     /// closes when no namespace is left.
     pub async fn disconnect(&self) -> Result<(), EmitError> {
-        self.send(Command::Disconnect {
+        self.control(Control::Disconnect {
             nsp: self.shared.nsp.clone(),
         })
         .await
@@ -241,12 +315,31 @@ impl Socket {
         event: &str,
         data: &T,
     ) -> Result<(), EmitError> {
-        self.emit_inner(event, data, false).await
+        self.emitter().emit(event, data).await
+    }
+
+    /// Emits a `message` event with `data` (`socket.send(...)` of `socket.io-client`; the
+    /// server listens to it as `message`).
+    pub async fn send<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), EmitError> {
+        self.emitter().send(data).await
     }
 
     /// An emitter whose packets are dropped, not buffered, while disconnected.
-    pub fn volatile(&self) -> Volatile<'_> {
-        Volatile { socket: self }
+    pub fn volatile(&self) -> Emitter<'_> {
+        self.emitter().volatile()
+    }
+
+    /// An emitter with the `compress` flag (default true). The flag asks for
+    /// permessage-deflate on that packet; `ferrio-client` does not negotiate
+    /// permessage-deflate, so, as `socket.io-client` on a connection without it, the flag is
+    /// accepted and has no effect on the wire.
+    pub fn compress(&self, compress: bool) -> Emitter<'_> {
+        self.emitter().compress(compress)
+    }
+
+    /// An emitter whose acks time out after `timeout` (`socket.timeout(ms).emit(...)`).
+    pub fn timeout(&self, timeout: Duration) -> Emitter<'_> {
+        self.emitter().timeout(timeout)
     }
 
     /// Emits `event` and waits for the server's ack. Set a timeout with
@@ -256,12 +349,7 @@ impl Socket {
         event: &str,
         data: &T,
     ) -> EmitWithAck<'a> {
-        EmitWithAck {
-            socket: self,
-            packet: check_event(event)
-                .and_then(|()| Ok(encode_event(&self.shared.nsp, None, event, data)?)),
-            timeout: None,
-        }
+        self.emitter().emit_with_ack(event, data)
     }
 
     /// Calls `handler` for every `event` from the server.
@@ -271,17 +359,79 @@ impl Socket {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let h: EventHandler = Arc::new(move |e| Box::pin(handler(e)));
-        self.listeners(|l| l.events.entry(event.to_owned()).or_default().push(h));
+        self.listeners(|l| {
+            l.events
+                .entry(event.to_owned())
+                .or_default()
+                .push(Listener::new(h))
+        });
     }
 
-    /// Calls `handler` for every event from the server, whatever its name.
-    pub fn on_any<F, Fut>(&self, handler: F)
+    /// Calls `handler` for the next `event` from the server only (`socket.once`).
+    pub fn once<F, Fut>(&self, event: &str, handler: F)
     where
         F: Fn(Event) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let h: EventHandler = Arc::new(move |e| Box::pin(handler(e)));
-        self.listeners(|l| l.any.push(h));
+        let mut listener = Listener::new(h);
+        listener.once = true;
+        self.listeners(|l| l.events.entry(event.to_owned()).or_default().push(listener));
+    }
+
+    /// Calls `handler` for every event from the server, whatever its name, after the
+    /// catch-all listeners already added (`onAny`).
+    pub fn on_any<F, Fut>(&self, handler: F) -> ListenerId
+    where
+        F: Fn(Event) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let h: EventHandler = Arc::new(move |e| Box::pin(handler(e)));
+        self.add(|l| &mut l.any, h, false)
+    }
+
+    /// As [`on_any`](Socket::on_any), but before the catch-all listeners already added
+    /// (`prependAny`).
+    pub fn prepend_any<F, Fut>(&self, handler: F) -> ListenerId
+    where
+        F: Fn(Event) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let h: EventHandler = Arc::new(move |e| Box::pin(handler(e)));
+        self.add(|l| &mut l.any, h, true)
+    }
+
+    /// Removes one catch-all listener, or all of them with `None` (`offAny`).
+    pub fn off_any(&self, listener: Option<ListenerId>) {
+        self.remove(|l| &mut l.any, listener);
+    }
+
+    /// Calls `handler` with every event this socket sends, when it is sent (an emit
+    /// buffered offline is seen when the buffer is flushed), with its name and arguments
+    /// (`onAnyOutgoing`). Acks are not events and are not seen.
+    pub fn on_any_outgoing<F, Fut>(&self, handler: F) -> ListenerId
+    where
+        F: Fn(OutgoingEvent) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let h: OutgoingHandler = Arc::new(move |e| Box::pin(handler(e)));
+        self.add(|l| &mut l.any_outgoing, h, false)
+    }
+
+    /// As [`on_any_outgoing`](Socket::on_any_outgoing), before the listeners already added
+    /// (`prependAnyOutgoing`).
+    pub fn prepend_any_outgoing<F, Fut>(&self, handler: F) -> ListenerId
+    where
+        F: Fn(OutgoingEvent) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let h: OutgoingHandler = Arc::new(move |e| Box::pin(handler(e)));
+        self.add(|l| &mut l.any_outgoing, h, true)
+    }
+
+    /// Removes one outgoing listener, or all of them with `None` (`offAnyOutgoing`).
+    pub fn off_any_outgoing(&self, listener: Option<ListenerId>) {
+        self.remove(|l| &mut l.any_outgoing, listener);
     }
 
     /// Removes every handler of `event`.
@@ -289,6 +439,31 @@ impl Socket {
         self.listeners(|l| {
             l.events.remove(event);
         });
+    }
+
+    /// The events waiting in the offline buffer (emitted while disconnected, sent on the
+    /// next connection), oldest first (`socket.sendBuffer`). The `retries` queue is not
+    /// part of it.
+    pub async fn send_buffer(&self) -> Result<Vec<OutgoingEvent>, EmitError> {
+        let (tx, rx) = oneshot::channel();
+        self.control(Control::SendBuffer {
+            nsp: self.shared.nsp.clone(),
+            reply: tx,
+        })
+        .await?;
+        rx.await.map_err(|_| EmitError::Closed)
+    }
+
+    /// Empties the offline buffer (`socket.sendBuffer = []`) and returns how many events it
+    /// held. Their acks fail with [`AckError::Discarded`].
+    pub async fn clear_send_buffer(&self) -> Result<usize, EmitError> {
+        let (tx, rx) = oneshot::channel();
+        self.control(Control::ClearSendBuffer {
+            nsp: self.shared.nsp.clone(),
+            reply: tx,
+        })
+        .await?;
+        rx.await.map_err(|_| EmitError::Closed)
     }
 
     /// Calls `handler` on each namespace connection (reconnections included).
@@ -321,18 +496,31 @@ impl Socket {
         self.listeners(|l| l.disconnect.push(h));
     }
 
+    /// Calls `handler` when the namespace disconnects, with the transport's details (the
+    /// second argument of the `disconnect` event of `socket.io-client`): what closed or
+    /// failed, for `transport close` and `transport error`; `None` for the other reasons.
+    pub fn on_disconnect_details<F, Fut>(&self, handler: F)
+    where
+        F: Fn(DisconnectReason, Option<DisconnectDetails>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let h: DetailsHandler = Arc::new(move |r, d| Box::pin(handler(r, d)));
+        self.listeners(|l| l.disconnect_details.push(h));
+    }
+
+    /// The details of the last disconnect (see
+    /// [`on_disconnect_details`](Socket::on_disconnect_details)), also once a
+    /// [`SocketEvent::Disconnect`] has been read from a stream.
+    pub fn disconnect_details(&self) -> Option<DisconnectDetails> {
+        self.status().last_details
+    }
+
     /// Everything this socket reports, in order, as a stream. Bounded by the client's
     /// `event_stream_capacity`: a consumer that falls behind gets [`SocketEvent::Lagged`].
     pub fn events(&self) -> EventStream {
-        let (tx, rx) = mpsc::channel(self.stream_capacity);
-        let lagged = Arc::new(AtomicU64::new(0));
-        self.listeners(|l| {
-            l.streams.push(StreamSink {
-                tx,
-                lagged: lagged.clone(),
-            })
-        });
-        EventStream { rx, lagged }
+        let (sink, rx) = bounded::channel(self.stream_capacity);
+        self.listeners(|l| l.streams.push(sink));
+        EventStream { rx }
     }
 
     /// The socket id given by the server, while connected.
@@ -365,34 +553,55 @@ impl Socket {
             .unwrap_or_default()
     }
 
+    /// Adds a listener to the list `list` picks, first or last.
+    fn add<H>(
+        &self,
+        list: impl FnOnce(&mut Listeners) -> &mut Vec<Listener<H>>,
+        handler: H,
+        prepend: bool,
+    ) -> ListenerId {
+        let listener = Listener::new(handler);
+        let id = listener.id;
+        self.listeners(|l| match prepend {
+            true => list(l).insert(0, listener),
+            false => list(l).push(listener),
+        });
+        id
+    }
+
+    /// Removes listener `id` from the list `list` picks, or all of them.
+    fn remove<H>(
+        &self,
+        list: impl FnOnce(&mut Listeners) -> &mut Vec<Listener<H>>,
+        id: Option<ListenerId>,
+    ) {
+        self.listeners(|l| match id {
+            Some(id) => list(l).retain(|h| h.id != id),
+            None => list(l).clear(),
+        });
+    }
+
     fn listeners(&self, f: impl FnOnce(&mut Listeners)) {
         if let Ok(mut l) = self.shared.listeners.write() {
             f(&mut l);
         }
     }
 
-    async fn emit_inner<T: Serialize + ?Sized>(
-        &self,
-        event: &str,
-        data: &T,
-        volatile: bool,
-    ) -> Result<(), EmitError> {
-        check_event(event)?;
-        let packet = encode_event(&self.shared.nsp, None, event, data)?;
-        let (tx, rx) = oneshot::channel();
-        self.send(Command::Emit {
-            nsp: self.shared.nsp.clone(),
-            packet,
-            volatile,
-            ack: None,
-            reply: tx,
-        })
-        .await?;
-        rx.await.map_err(|_| EmitError::Closed)?
+    fn emitter(&self) -> Emitter<'_> {
+        Emitter {
+            socket: self,
+            volatile: false,
+            compress: true,
+            timeout: None,
+        }
     }
 
-    async fn send(&self, cmd: Command) -> Result<(), EmitError> {
+    async fn command(&self, cmd: Command) -> Result<(), EmitError> {
         self.cmd.send(cmd).await.map_err(|_| EmitError::Closed)
+    }
+
+    async fn control(&self, c: Control) -> Result<(), EmitError> {
+        self.ctl.send(c).await.map_err(|_| EmitError::Closed)
     }
 }
 
@@ -412,20 +621,68 @@ fn check_event(event: &str) -> Result<(), EmitError> {
     Ok(())
 }
 
-/// Emits that are dropped while disconnected. See [`Socket::volatile`].
+/// An emit with flags: [`volatile`](Emitter::volatile), [`compress`](Emitter::compress),
+/// [`timeout`](Emitter::timeout), chainable in any order
+/// (`socket.volatile().timeout(d).emit_with_ack(..)`).
 #[derive(Debug)]
-pub struct Volatile<'a> {
+#[must_use = "an emitter does nothing until `emit` is called"]
+pub struct Emitter<'a> {
     socket: &'a Socket,
+    volatile: bool,
+    compress: bool,
+    timeout: Option<Duration>,
 }
 
-impl Volatile<'_> {
-    /// Emits `event` if the socket is connected; drops it otherwise.
-    pub async fn emit<T: Serialize + ?Sized>(
-        &self,
-        event: &str,
-        data: &T,
-    ) -> Result<(), EmitError> {
-        self.socket.emit_inner(event, data, true).await
+impl<'a> Emitter<'a> {
+    /// Drop the packet, rather than buffer it, while disconnected.
+    pub fn volatile(mut self) -> Self {
+        self.volatile = true;
+        self
+    }
+
+    /// The `compress` flag; see [`Socket::compress`].
+    pub fn compress(mut self, compress: bool) -> Self {
+        self.compress = compress;
+        self
+    }
+
+    /// The ack timeout of [`emit_with_ack`](Emitter::emit_with_ack).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Emits `event` with `data`; see [`Socket::emit`].
+    pub async fn emit<T: Serialize + ?Sized>(self, event: &str, data: &T) -> Result<(), EmitError> {
+        check_event(event)?;
+        let packet = encode_event(&self.socket.shared.nsp, None, event, data)?;
+        let (tx, rx) = oneshot::channel();
+        self.socket
+            .command(Command::Emit {
+                nsp: self.socket.shared.nsp.clone(),
+                packet,
+                volatile: self.volatile,
+                ack: None,
+                reply: tx,
+            })
+            .await?;
+        rx.await.map_err(|_| EmitError::Closed)?
+    }
+
+    /// Emits a `message` event; see [`Socket::send`].
+    pub async fn send<T: Serialize + ?Sized>(self, data: &T) -> Result<(), EmitError> {
+        self.emit("message", data).await
+    }
+
+    /// Emits `event` and waits for the server's ack; see [`Socket::emit_with_ack`].
+    pub fn emit_with_ack<T: Serialize + ?Sized>(self, event: &str, data: &T) -> EmitWithAck<'a> {
+        EmitWithAck {
+            socket: self.socket,
+            packet: check_event(event)
+                .and_then(|()| Ok(encode_event(&self.socket.shared.nsp, None, event, data)?)),
+            timeout: self.timeout,
+            volatile: self.volatile,
+        }
     }
 }
 
@@ -436,6 +693,7 @@ pub struct EmitWithAck<'a> {
     socket: &'a Socket,
     packet: Result<Encoded, EmitError>,
     timeout: Option<Duration>,
+    volatile: bool,
 }
 
 impl EmitWithAck<'_> {
@@ -457,10 +715,10 @@ impl<'a> IntoFuture for EmitWithAck<'a> {
             let (ack_tx, ack_rx) = oneshot::channel();
             let (tx, rx) = oneshot::channel();
             self.socket
-                .send(Command::Emit {
+                .command(Command::Emit {
                     nsp: self.socket.shared.nsp.clone(),
                     packet,
-                    volatile: false,
+                    volatile: self.volatile,
                     ack: Some(AckRequest {
                         tx: ack_tx,
                         timeout: self.timeout,
@@ -497,8 +755,7 @@ impl AckResponse {
 
 /// The stream of [`Socket::events`].
 pub struct EventStream {
-    rx: mpsc::Receiver<SocketEvent>,
-    lagged: Arc<AtomicU64>,
+    rx: bounded::Receiver<SocketEvent>,
 }
 
 impl EventStream {
@@ -512,15 +769,8 @@ impl Stream for EventStream {
     type Item = SocketEvent;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SocketEvent>> {
-        let this = self.get_mut();
         // Items queued before the overflow come first, then the count of the dropped ones.
-        match this.rx.poll_recv(cx) {
-            Poll::Ready(Some(e)) => Poll::Ready(Some(e)),
-            other => match this.lagged.swap(0, Ordering::AcqRel) {
-                0 => other,
-                n => Poll::Ready(Some(SocketEvent::Lagged(n))),
-            },
-        }
+        self.get_mut().rx.poll_next(cx, SocketEvent::Lagged)
     }
 }
 

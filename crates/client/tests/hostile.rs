@@ -131,6 +131,7 @@ fn open(ping_interval: u64, ping_timeout: u64) -> Vec<u8> {
 
 fn client(port: u16) -> Client {
     Client::builder(&format!("http://127.0.0.1:{port}"))
+        .auto_connect(false)
         .transports(&[Transport::Polling])
         .timeout(Duration::from_millis(300))
         .reconnection_delay(Duration::from_millis(20))
@@ -319,6 +320,7 @@ async fn a_server_that_stops_pinging_is_a_ping_timeout() {
 async fn reconnection_attempts_are_bounded() {
     let (port, mut rx) = hostile(Arc::new(|_| Reply::Status(503, "down"))).await;
     let client = Client::builder(&format!("http://127.0.0.1:{port}"))
+        .auto_connect(false)
         .transports(&[Transport::Polling])
         .reconnection_delay(Duration::from_millis(10))
         .reconnection_delay_max(Duration::from_millis(20))

@@ -1,18 +1,19 @@
 //! One Engine.IO session of the driver and its transports (polling requests in flight,
-//! WebSocket, upgrade probe).
+//! WebSocket, upgrade probe). Nothing here waits: requests are futures polled by the driver,
+//! WebSocket frames go out only while the socket is ready.
 
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 
 use ferrio_proto::engine::client::ClientSession;
 use ferrio_proto::engine::{Frame, Sid};
 use ferrio_proto::socket::Decoder;
 
-use crate::transport::{Endpoint, TransportError, WsRead, WsStream, ws_read, ws_write};
+use crate::error::DisconnectDetails;
+use crate::transport::{Endpoint, TransportError, WsConn, WsRead};
 
 pub(super) type Fut<T> = BoxFuture<'static, Result<T, TransportError>>;
 
@@ -22,24 +23,30 @@ pub(super) enum Link {
         get: Option<Fut<Bytes>>,
         post: Option<Fut<()>>,
     },
-    WsConnecting(Fut<WsStream>),
-    Ws(Box<WsStream>),
+    WsConnecting(Fut<WsConn>),
+    Ws(Box<WsConn>),
 }
 
 pub(super) enum Probe {
     None,
-    Connecting(Fut<WsStream>),
-    Open(Box<WsStream>),
+    Connecting(Fut<WsConn>),
+    Open(Box<WsConn>),
 }
 
 /// Something the transports produced.
 pub(super) enum Io {
     Get(Result<Bytes, TransportError>),
     Post(Result<(), TransportError>),
-    WsConnected(Result<WsStream, TransportError>),
+    WsConnected(Result<WsConn, TransportError>),
     Ws(WsRead),
-    ProbeConnected(Result<WsStream, TransportError>),
+    ProbeConnected(Result<WsConn, TransportError>),
     Probe(WsRead),
+}
+
+/// A write that failed, and on which socket.
+pub(super) enum WriteError {
+    Link(TransportError),
+    Probe(TransportError),
 }
 
 /// One Engine.IO session and its transports.
@@ -49,9 +56,14 @@ pub(super) struct Conn {
     pub(super) link: Link,
     pub(super) probe: Probe,
     pub(super) decoder: Decoder,
+    /// What the transport said when it ended (the `details` of the disconnect).
+    pub(super) details: Option<DisconnectDetails>,
+    /// Pings already reported as [`ManagerEvent::Ping`](crate::ManagerEvent::Ping).
+    pub(super) pings_seen: u64,
 }
 
 impl Conn {
+    /// The next input from the transports, if one is ready.
     pub(super) fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Io> {
         match &mut self.link {
             Link::Polling { get, post } => {
@@ -74,10 +86,8 @@ impl Conn {
                 }
             }
             Link::Ws(ws) => {
-                while let Poll::Ready(m) = ws.poll_next_unpin(cx) {
-                    if let Some(r) = ws_read(m) {
-                        return Poll::Ready(Io::Ws(r));
-                    }
+                if let Poll::Ready(r) = ws.poll_read(cx) {
+                    return Poll::Ready(Io::Ws(r));
                 }
             }
         }
@@ -90,14 +100,57 @@ impl Conn {
                 }
             }
             Probe::Open(ws) => {
-                while let Poll::Ready(m) = ws.poll_next_unpin(cx) {
-                    if let Some(r) = ws_read(m) {
-                        return Poll::Ready(Io::Probe(r));
-                    }
+                if let Poll::Ready(r) = ws.poll_read(cx) {
+                    return Poll::Ready(Io::Probe(r));
                 }
             }
         }
         Poll::Pending
+    }
+
+    /// Writes what the WebSocket transport and the probe can take now; whether anything
+    /// was written. On the transport, frames owed to the probe (`5` and what was queued
+    /// during the pause) go before the session's outbox.
+    pub(super) fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        now: Instant,
+    ) -> Result<bool, WriteError> {
+        let session = &mut self.session;
+        let mut progress = false;
+        if let Link::Ws(ws) = &mut self.link {
+            progress |= ws
+                .poll_write(cx, now, || {
+                    session
+                        .poll_probe_transmit()
+                        .or_else(|| session.poll_transmit())
+                })
+                .map_err(WriteError::Link)?;
+        }
+        if let Probe::Open(ws) = &mut self.probe {
+            progress |= ws
+                .poll_write(cx, now, || session.poll_probe_transmit())
+                .map_err(WriteError::Probe)?;
+        }
+        Ok(progress)
+    }
+
+    /// Since when the WebSocket transport has had output waiting with no byte written.
+    pub(super) fn stalled_since(&mut self, now: Instant) -> Option<Instant> {
+        match &mut self.link {
+            Link::Ws(ws) => ws.stalled_since(now),
+            _ => None,
+        }
+    }
+
+    /// How long the transport may stall before the connection is given up: as long as the
+    /// server waits before it declares us gone (`pingInterval + pingTimeout`, since our pongs
+    /// cannot reach it), or the handshake `timeout` before the handshake.
+    pub(super) fn stall_bound(&self, timeout: Duration) -> Duration {
+        match self.session.handshake() {
+            Some(open) => open.ping_interval + open.ping_timeout,
+            None => timeout,
+        }
     }
 
     pub(super) fn polling_idle(&self) -> bool {
@@ -135,7 +188,7 @@ pub(super) fn flush_and_close(endpoint: &Endpoint, conn: &mut Conn, timeout: Dur
                         let _ = p.await;
                     }
                     for b in bodies {
-                        let _ = ep.post(sid, b).await;
+                        let _ = ep.post(sid, b, timeout).await;
                     }
                 })
                 .await;
@@ -144,15 +197,15 @@ pub(super) fn flush_and_close(endpoint: &Endpoint, conn: &mut Conn, timeout: Dur
                 drop(get);
             });
         }
-        Link::Ws(mut ws) => {
-            let frames: Vec<Frame> = std::iter::from_fn(|| conn.session.poll_transmit()).collect();
-            tokio::spawn(async move {
-                let _ = tokio::time::timeout(timeout, async move {
-                    let _ = ws_write(&mut ws, frames, timeout).await;
-                    let _ = ws.close(None).await;
-                })
-                .await;
-            });
+        Link::Ws(ws) => {
+            let session = &mut conn.session;
+            let frames: Vec<Frame> = std::iter::from_fn(|| {
+                session
+                    .poll_probe_transmit()
+                    .or_else(|| session.poll_transmit())
+            })
+            .collect();
+            tokio::spawn(ws.finish(frames, timeout));
         }
         Link::WsConnecting(_) => {}
     }

@@ -2,23 +2,25 @@
 //! handlers and streams.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 use ferrio_proto::socket::{Encoded, Packet, PacketData};
 
 use super::Driver;
 use super::nsp::{NspState, last_string};
-use crate::error::{ConnectError, ConnectErrorKind, DisconnectReason};
+use crate::bounded;
+use crate::error::{ConnectError, ConnectErrorKind, DisconnectDetails, DisconnectReason};
+use crate::events::{ManagerEvent, PacketInfo, PacketKind};
 use crate::socket::{AckSender, ConnectInfo, Event, SocketEvent};
 
 impl Driver {
     pub(super) fn on_packet(&mut self, packet: Packet) {
         let now = Instant::now();
+        self.manager
+            .emit(ManagerEvent::Packet(packet_info(&packet)));
         let nsp: Arc<str> = Arc::from(packet.nsp.as_str());
         let receive_cap = self.config.receive_buffer_capacity;
         let Some(n) = self.sockets.get_mut(&nsp) else {
@@ -62,7 +64,7 @@ impl Driver {
                     self.on_packet(p);
                 }
                 for p in &buffered {
-                    self.send_packet(p);
+                    self.send_event(&nsp, p);
                 }
                 self.drain_queue(&nsp, true, now);
                 self.notify(&nsp, SocketEvent::Connect(info));
@@ -102,10 +104,7 @@ impl Driver {
                 n.id = None;
                 n.fail_sent_acks();
                 n.sync();
-                self.notify(
-                    &nsp,
-                    SocketEvent::Disconnect(DisconnectReason::IoServerDisconnect),
-                );
+                self.notify_disconnect(&nsp, DisconnectReason::IoServerDisconnect, None);
                 self.maybe_close_engine();
             }
             PacketData::Event { name, args, id } => {
@@ -154,21 +153,41 @@ impl Driver {
         let Some(n) = self.sockets.get(nsp) else {
             return;
         };
-        let handlers = match n.shared.listeners.read() {
-            Ok(l) => l
-                .events
-                .get(event.name())
-                .into_iter()
-                .flatten()
-                .chain(l.any.iter())
-                .cloned()
-                .collect::<Vec<_>>(),
+        // A write lock: `once` listeners are removed as they are taken.
+        let handlers = match n.shared.listeners.write() {
+            Ok(mut l) => {
+                let mut handlers = Vec::new();
+                if let Some(list) = l.events.get_mut(event.name()) {
+                    handlers.extend(list.iter().map(|h| h.handler.clone()));
+                    list.retain(|h| !h.once);
+                    if list.is_empty() {
+                        l.events.remove(event.name());
+                    }
+                }
+                handlers.extend(l.any.iter().map(|h| h.handler.clone()));
+                handlers
+            }
             Err(_) => Vec::new(),
         };
         for h in handlers {
             tokio::spawn(h(event.clone()));
         }
         self.send_to_streams(nsp, SocketEvent::Event(event));
+    }
+
+    /// Reports a disconnect, with the transport's details (kept for
+    /// [`Socket::disconnect_details`](crate::Socket::disconnect_details)).
+    pub(super) fn notify_disconnect(
+        &mut self,
+        nsp: &Arc<str>,
+        reason: DisconnectReason,
+        details: Option<DisconnectDetails>,
+    ) {
+        if let Some(n) = self.sockets.get_mut(nsp) {
+            n.last_details = details;
+            n.sync();
+        }
+        self.notify(nsp, SocketEvent::Disconnect(reason));
     }
 
     /// Reports a lifecycle event to the listeners and streams of a socket.
@@ -192,6 +211,10 @@ impl Driver {
                     for h in &l.disconnect {
                         tokio::spawn(h(r.clone()));
                     }
+                    let details = n.last_details.clone();
+                    for h in &l.disconnect_details {
+                        tokio::spawn(h(r.clone(), details.clone()));
+                    }
                 }
                 _ => {}
             }
@@ -203,20 +226,29 @@ impl Driver {
         let Some(n) = self.sockets.get(nsp) else {
             return;
         };
-        let mut closed = false;
-        if let Ok(l) = n.shared.listeners.read() {
-            for s in &l.streams {
-                match s.tx.try_send(event.clone()) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        s.lagged.fetch_add(1, Ordering::AcqRel);
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => closed = true,
-                }
-            }
-        }
+        let closed = match n.shared.listeners.read() {
+            Ok(l) => bounded::send_all(&l.streams, &event),
+            Err(_) => false,
+        };
         if closed && let Ok(mut l) = n.shared.listeners.write() {
-            l.streams.retain(|s| !s.tx.is_closed());
+            bounded::retain_open(&mut l.streams);
         }
+    }
+}
+
+/// What the `packet` event of the connection shows of a packet.
+fn packet_info(packet: &Packet) -> PacketInfo {
+    let (kind, id, event) = match &packet.data {
+        PacketData::Connect(_) => (PacketKind::Connect, None, None),
+        PacketData::Disconnect => (PacketKind::Disconnect, None, None),
+        PacketData::Event { name, id, .. } => (PacketKind::Event, *id, Some(name.clone())),
+        PacketData::Ack { id, .. } => (PacketKind::Ack, *id, None),
+        PacketData::ConnectError(_) => (PacketKind::ConnectError, None, None),
+    };
+    PacketInfo {
+        kind,
+        nsp: packet.nsp.as_str().to_owned(),
+        id,
+        event,
     }
 }

@@ -9,10 +9,10 @@ use bytes::{BufMut, BytesMut};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use ferrio_proto::socket::{Args, Encoded, Packet};
+use ferrio_proto::socket::{Args, DecodeLimits, Decoder, Encoded, Packet, PacketData};
 
-use crate::error::AckError;
-use crate::socket::{Shared, Status};
+use crate::error::{AckError, DisconnectDetails};
+use crate::socket::{OutgoingEvent, Shared, Status};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum NspState {
@@ -45,6 +45,8 @@ pub(super) struct Nsp {
     pub(super) receive_buffer: VecDeque<Packet>,
     pub(super) queue: VecDeque<Queued>,
     pub(super) connect_generation: u64,
+    /// The details of the last disconnect.
+    pub(super) last_details: Option<DisconnectDetails>,
 }
 
 impl Nsp {
@@ -63,6 +65,7 @@ impl Nsp {
             receive_buffer: VecDeque::new(),
             queue: VecDeque::new(),
             connect_generation: 0,
+            last_details: None,
         }
     }
 
@@ -73,6 +76,7 @@ impl Nsp {
                 connected: self.state == NspState::Connected,
                 recovered: self.recovered,
                 active: self.active,
+                last_details: self.last_details.clone(),
             };
         }
     }
@@ -126,6 +130,23 @@ pub(super) fn with_ack_id(packet: &Encoded, nsp: &str, id: u64) -> Encoded {
     }
 }
 
+/// An event packet we encoded, read back for outgoing listeners and the offline buffer.
+pub(super) fn outgoing(packet: &Encoded) -> Option<OutgoingEvent> {
+    let mut limits = DecodeLimits::default();
+    limits.max_attachments = packet.attachments.len();
+    let mut decoder = Decoder::new(limits);
+    // The text starts with the Engine.IO message type (`4`).
+    let text = packet.text.get(1..).map(|_| packet.text.slice(1..))?;
+    let mut decoded = decoder.handle_text(text).ok()?;
+    for b in &packet.attachments {
+        decoded = decoder.handle_binary(b.clone()).ok()?;
+    }
+    match decoded?.data {
+        PacketData::Event { name, args, id } => Some(OutgoingEvent::new(name, args, id.is_some())),
+        _ => None,
+    }
+}
+
 /// The last argument, if it is a string (a connection state recovery offset).
 pub(super) fn last_string(args: &Args) -> Option<String> {
     match args {
@@ -163,6 +184,17 @@ mod tests {
                 assert_eq!(with_ack_id(&plain, nsp, id), expected);
             }
         }
+    }
+
+    #[test]
+    fn outgoing_events_read_back_name_args_and_ack() {
+        let bin = Bytes::from_static(&[1, 2]);
+        let plain = encode_event("/a", None, "ev", &("x", bin.clone())).unwrap();
+        let ev = outgoing(&plain).unwrap();
+        assert_eq!(ev.name(), "ev");
+        assert_eq!(ev.data::<(String, Bytes)>().unwrap(), ("x".to_owned(), bin));
+        assert!(!ev.wants_ack());
+        assert!(outgoing(&with_ack_id(&plain, "/a", 3)).unwrap().wants_ack());
     }
 
     #[test]

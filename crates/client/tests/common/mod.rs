@@ -96,6 +96,7 @@ impl TestServer {
     /// A client builder for this server, with fast reconnection for tests.
     pub fn client(&self) -> ClientBuilder {
         Client::builder(&self.url())
+            .auto_connect(false)
             .reconnection_delay(Duration::from_millis(50))
             .reconnection_delay_max(Duration::from_millis(200))
             .timeout(Duration::from_secs(5))

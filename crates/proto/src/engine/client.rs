@@ -172,6 +172,8 @@ pub struct ClientSession {
     events: VecDeque<ClientEvent>,
     /// A client close on polling: the close packet goes once the outbox is written.
     close_packet_pending: bool,
+    /// Pings received so far.
+    pings: u64,
 }
 
 impl ClientSession {
@@ -190,6 +192,7 @@ impl ClientSession {
             probe_outbox: VecDeque::new(),
             events: VecDeque::new(),
             close_packet_pending: false,
+            pings: 0,
         }
     }
 
@@ -213,6 +216,7 @@ impl ClientSession {
         }
         match packet {
             Packet::Ping(data) => {
+                self.pings += 1;
                 // A pong is always queued, even past the bound: it is small, one per ping,
                 // and dropping it would make the server close a healthy session.
                 self.outbox.push_back(Packet::Pong(data).encode());
@@ -457,6 +461,12 @@ impl ClientSession {
     /// Whether the session is closed.
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed
+    }
+
+    /// How many pings the server has sent so far (the `ping` event of `engine.io-client`:
+    /// compare with the previous value after each input).
+    pub fn pings(&self) -> u64 {
+        self.pings
     }
 
     /// How many frames wait to be written.

@@ -96,8 +96,10 @@ fn pings_are_answered_and_keep_the_session_alive() {
     let mut s = opened_ws(t0);
     // Dead after pingInterval + pingTimeout without any packet.
     assert_eq!(s.poll_timeout(), Some(t0 + ms(500)));
+    assert_eq!(s.pings(), 0);
     s.handle_frame(t0 + ms(300), text("2"));
     assert_eq!(transmits(&mut s), vec![text("3")]);
+    assert_eq!(s.pings(), 1);
     assert_eq!(s.poll_timeout(), Some(t0 + ms(800)));
     s.handle_timeout(t0 + ms(799));
     assert!(events(&mut s).is_empty());
