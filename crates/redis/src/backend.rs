@@ -292,7 +292,10 @@ async fn resubscribe(
 
 /// Logs an outage once, and counts it.
 async fn watch_errors(
-    mut rx: tokio::sync::broadcast::Receiver<(fred::error::Error, Option<fred::types::config::Server>)>,
+    mut rx: tokio::sync::broadcast::Receiver<(
+        fred::error::Error,
+        Option<fred::types::config::Server>,
+    )>,
     stats: Arc<RedisStats>,
     down: Arc<AtomicBool>,
 ) {
@@ -337,7 +340,11 @@ impl Backend for RedisBackend {
     ) -> BackendFuture<Result<(), BackendError>> {
         lock(&self.routes).prefixes.insert(prefix.clone(), handler);
         let sub = self.subscriber.clone();
-        Box::pin(async move { sub.psubscribe(format!("{prefix}*")).await.map_err(backend_err) })
+        Box::pin(async move {
+            sub.psubscribe(format!("{prefix}*"))
+                .await
+                .map_err(backend_err)
+        })
     }
 
     fn unsubscribe(&self, channel: String) -> BackendFuture<Result<(), BackendError>> {
@@ -403,4 +410,3 @@ impl Backend for RedisBackend {
         })
     }
 }
-

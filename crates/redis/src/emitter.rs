@@ -182,14 +182,26 @@ impl Emitter {
 
     /// Makes the matching sockets join rooms, on every server.
     pub async fn sockets_join(&self, rooms: &[&str]) -> Result<(), EmitterError> {
-        self.request(2, ("rooms", Value::Array(rooms.iter().map(|r| Value::from(*r)).collect())))
-            .await
+        self.request(
+            2,
+            (
+                "rooms",
+                Value::Array(rooms.iter().map(|r| Value::from(*r)).collect()),
+            ),
+        )
+        .await
     }
 
     /// Makes the matching sockets leave rooms, on every server.
     pub async fn sockets_leave(&self, rooms: &[&str]) -> Result<(), EmitterError> {
-        self.request(3, ("rooms", Value::Array(rooms.iter().map(|r| Value::from(*r)).collect())))
-            .await
+        self.request(
+            3,
+            (
+                "rooms",
+                Value::Array(rooms.iter().map(|r| Value::from(*r)).collect()),
+            ),
+        )
+        .await
     }
 
     /// Disconnects the matching sockets (`close`: their whole connections), on every server.

@@ -38,7 +38,9 @@ mod emitter;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrio::cluster::{ClassicAdapter, ClassicFactory, ClusterConfig, ShardedAdapter, ShardedFactory};
+use ferrio::cluster::{
+    ClassicAdapter, ClassicFactory, ClusterConfig, ShardedAdapter, ShardedFactory,
+};
 
 pub use backend::{RedisBackend, RedisStats};
 pub use emitter::{Emitter, EmitterError};

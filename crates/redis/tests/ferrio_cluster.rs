@@ -39,10 +39,18 @@ async fn three_ferrio_nodes_share_rooms_broadcasts_acks_and_requests() {
     let c3 = w.node_client("c3", &n3.url, json!({"who": "c3"})).await;
     let r1 = w.rust_client("r1", &n1.url, json!({"who": "r1"})).await;
     let r2 = w.rust_client("r2", &n3.url, json!({"who": "r2"})).await;
-    for (c, room) in [("c1", "a"), ("c2", "a"), ("c2", "b"), ("c3", "b"), ("r1", "b"), ("r2", "a")] {
+    for (c, room) in [
+        ("c1", "a"),
+        ("c2", "a"),
+        ("c2", "b"),
+        ("c3", "b"),
+        ("r1", "b"),
+        ("r2", "a"),
+    ] {
         w.client_call(c, "join", json!([room])).await;
     }
-    w.client_call("c1", "set-data", json!([{"user": "c1"}])).await;
+    w.client_call("c1", "set-data", json!([{"user": "c1"}]))
+        .await;
     let all = ["c1", "c2", "c3", "r1", "r2"];
 
     // io.emit from any node reaches everyone.
@@ -78,7 +86,11 @@ async fn three_ferrio_nodes_share_rooms_broadcasts_acks_and_requests() {
         json!([bin(&[1, 2, 3]), {"n": 1}, {"inner": bin(&[9])}])
     );
     for c in all {
-        assert_eq!(w.args(c, "s7"), json!([bin(&[1, 2, 3]), {"n": 1}, {"inner": bin(&[9])}]), "{c}");
+        assert_eq!(
+            w.args(c, "s7"),
+            json!([bin(&[1, 2, 3]), {"n": 1}, {"inner": bin(&[9])}]),
+            "{c}"
+        );
     }
 
     // Broadcast acks gather answers from every node: each client answers with its name, and
@@ -99,7 +111,10 @@ async fn three_ferrio_nodes_share_rooms_broadcasts_acks_and_requests() {
         .iter()
         .map(|(sid, _)| sid.expect("Ferrio nodes name their sockets").to_string())
         .collect();
-    assert_eq!(sort(ids), sort([&c1, &c2, &c3, &r1, &r2].map(|s| s.as_str())));
+    assert_eq!(
+        sort(ids),
+        sort([&c1, &c2, &c3, &r1, &r2].map(|s| s.as_str()))
+    );
     // A room, and clients that never answer: the answers, then a timeout for each.
     let mut stream = n2
         .io
@@ -111,7 +126,9 @@ async fn three_ferrio_nodes_share_rooms_broadcasts_acks_and_requests() {
     while let Some((sid, r)) = stream.next().await {
         got.push(match r {
             Ok(name) => name,
-            Err(AckError::Timeout) => format!("timeout {}", sid.map(|s| s.to_string()).unwrap_or_default()),
+            Err(AckError::Timeout) => {
+                format!("timeout {}", sid.map(|s| s.to_string()).unwrap_or_default())
+            }
             Err(e) => panic!("{e}"),
         });
     }
@@ -131,10 +148,16 @@ async fn three_ferrio_nodes_share_rooms_broadcasts_acks_and_requests() {
     assert_eq!(s1.data::<Json>(), Some(json!({"user": "c1"})));
     assert_eq!(s1.handshake().auth, json!({"who": "c1"}));
     assert!(s1.handshake().issued > 0 && s1.handshake().time.contains("GMT"));
-    assert_eq!(sort(s1.rooms().iter().map(|r| r.to_string())), sort([c1.as_str(), "a"]));
+    assert_eq!(
+        sort(s1.rooms().iter().map(|r| r.to_string())),
+        sort([c1.as_str(), "a"])
+    );
     assert!(s1.local().is_none(), "c1 lives on n1");
     let in_b = n1.io.to("b").fetch_sockets().await.unwrap();
-    assert_eq!(sort(in_b.iter().map(|s| s.id().to_string())), sort([&c2, &c3, &r1].map(|s| s.as_str())));
+    assert_eq!(
+        sort(in_b.iter().map(|s| s.id().to_string())),
+        sort([&c2, &c3, &r1].map(|s| s.as_str()))
+    );
 
     // A remote socket's emit and join go through the cluster.
     let remote_c3 = in_b.iter().find(|s| s.id().as_str() == c3).unwrap();
@@ -143,13 +166,25 @@ async fn three_ferrio_nodes_share_rooms_broadcasts_acks_and_requests() {
     remote_c3.join("z").unwrap();
     // n1's fetch goes out after its join: n3 has applied the join when it answers.
     let in_z = n1.io.to("z").fetch_sockets().await.unwrap();
-    assert_eq!(sort(in_z.iter().map(|s| s.id().to_string())), sort([c3.as_str()]));
+    assert_eq!(
+        sort(in_z.iter().map(|s| s.id().to_string())),
+        sort([c3.as_str()])
+    );
     n2.io.to("z").emit("s10", &()).unwrap();
     w.expect(&["c3"], "s10").await;
 
     // sockets_join / sockets_leave by filter, on every node.
     n2.io.of("/").to("a").sockets_join("joined-a").unwrap();
-    assert_eq!(n2.io.of("/").to("joined-a").fetch_sockets().await.unwrap().len(), 3);
+    assert_eq!(
+        n2.io
+            .of("/")
+            .to("joined-a")
+            .fetch_sockets()
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
     n3.io.to("joined-a").emit("s11", &()).unwrap();
     w.expect(&["c1", "c2", "r2"], "s11").await;
     n1.io.of("/").to("b").sockets_leave("b").unwrap();
@@ -177,11 +212,17 @@ async fn three_ferrio_nodes_share_rooms_broadcasts_acks_and_requests() {
     assert_eq!(sort(answers.values.clone()), sort(["n1:pong", "n3:pong"]));
     assert_eq!(n1.next_sse().await, json!(["q"]));
     assert_eq!(n3.next_sse().await, json!(["q"]));
-    assert!(n2.sse.try_recv().is_err(), "a node does not get its own server-side events");
+    assert!(
+        n2.sse.try_recv().is_err(),
+        "a node does not get its own server-side events"
+    );
 
     // disconnect_sockets by filter, on another node.
     n1.io.to("z").disconnect_sockets(false).unwrap();
-    assert_eq!(w.expect(&["c3"], "disconnect").await, json!(["io server disconnect"]));
+    assert_eq!(
+        w.expect(&["c3"], "disconnect").await,
+        json!(["io server disconnect"])
+    );
 
     // The last broadcast of every node: nothing else reached anyone.
     for n in [&n1, &n2, &n3] {
@@ -197,13 +238,34 @@ async fn three_ferrio_nodes_share_rooms_broadcasts_acks_and_requests() {
             .filter(|e| !e.starts_with("end-"))
             .collect()
     };
-    assert_eq!(without_end("c1"), ["s1", "s2", "s3", "s3b", "shouted", "s5", "s6", "s7", "q", "s11"]);
-    assert_eq!(without_end("c2"), ["s1", "s2", "s3", "s6", "s7", "q", "silent-q", "s11"]);
+    assert_eq!(
+        without_end("c1"),
+        [
+            "s1", "s2", "s3", "s3b", "shouted", "s5", "s6", "s7", "q", "s11"
+        ]
+    );
+    assert_eq!(
+        without_end("c2"),
+        ["s1", "s2", "s3", "s6", "s7", "q", "silent-q", "s11"]
+    );
     assert_eq!(
         without_end("c3"),
-        ["s1", "s3", "s6", "s7", "q", "silent-q", "direct", "s10", "disconnect"]
+        [
+            "s1",
+            "s3",
+            "s6",
+            "s7",
+            "q",
+            "silent-q",
+            "direct",
+            "s10",
+            "disconnect"
+        ]
     );
-    assert_eq!(without_end("r1"), ["s1", "s3", "s5", "s6", "s7", "q", "silent-q"]);
+    assert_eq!(
+        without_end("r1"),
+        ["s1", "s3", "s5", "s6", "s7", "q", "silent-q"]
+    );
     assert_eq!(
         without_end("r2"),
         ["s1", "s2", "s3", "s3b", "shouted", "s6", "s7", "q", "s11"]

@@ -199,6 +199,7 @@ impl BroadcastOperator {
     /// The target sockets of every server (`fetchSockets`): what each server answered in
     /// time, and how many did not answer.
     pub async fn fetch_sockets(&self) -> Result<Gathered<RemoteSocket>, AdapterError> {
+        self.ns.ready().await;
         let found = self.ns.adapter.fetch_sockets(&self.opts).await?;
         let ns = self.ns.clone();
         Ok(found.map(|info| RemoteSocket {
@@ -250,6 +251,7 @@ impl BroadcastOperator {
         T: Serialize + ?Sized,
         V: DeserializeOwned,
     {
+        self.ns.ready().await;
         let answers = self
             .ns
             .adapter
@@ -268,11 +270,13 @@ impl BroadcastOperator {
 
     /// The number of servers in the cluster (1 with the in-memory adapter).
     pub async fn server_count(&self) -> Result<usize, AdapterError> {
+        self.ns.ready().await;
         self.ns.adapter.server_count().await
     }
 
     /// Every room of the namespace across the cluster.
     pub async fn all_rooms(&self) -> Result<Gathered<Room>, AdapterError> {
+        self.ns.ready().await;
         self.ns.adapter.all_rooms().await
     }
 

@@ -196,7 +196,9 @@ impl RedisCluster {
         for _ in 0..200 {
             let mut ok = true;
             for node in &nodes {
-                let info = command(node.port(), "CLUSTER INFO").await.unwrap_or_default();
+                let info = command(node.port(), "CLUSTER INFO")
+                    .await
+                    .unwrap_or_default();
                 ok &= info.contains("cluster_state:ok");
             }
             if ok {

@@ -28,12 +28,9 @@ pub fn wire(v: &Value) -> Json {
             json!({ "$bin": b.iter().map(|x| format!("{x:02x}")).collect::<String>() })
         }
         Value::Array(items) => Json::Array(items.iter().map(wire).collect()),
-        Value::Map(entries) => Json::Object(
-            entries
-                .iter()
-                .map(|(k, v)| (k.clone(), wire(v)))
-                .collect(),
-        ),
+        Value::Map(entries) => {
+            Json::Object(entries.iter().map(|(k, v)| (k.clone(), wire(v))).collect())
+        }
         other => serde_json::from_slice(&other.to_json()).unwrap_or(Json::Null),
     }
 }
@@ -195,7 +192,12 @@ impl World {
     /// Starts `peer.mjs`.
     pub async fn start() -> World {
         let mut peer = NodeProcess::spawn_interactive("cluster/peer.mjs", &[]);
-        within(20, "peer.mjs to start", peer.expect_line("{\"event\":\"ready\"", 20)).await;
+        within(
+            20,
+            "peer.mjs to start",
+            peer.expect_line("{\"event\":\"ready\"", 20),
+        )
+        .await;
         let (rust_tx, rust_rx) = mpsc::unbounded_channel();
         World {
             peer,
@@ -306,6 +308,7 @@ impl World {
     pub async fn rust_client(&mut self, name: &str, url: &str, auth: Json) -> String {
         self.logs.entry(name.to_owned()).or_default();
         let client = ferrio_client::Client::builder(url)
+            .auto_connect(false)
             .reconnection(false)
             .auth(auth)
             .build()
@@ -320,7 +323,10 @@ impl World {
                     .to_values()
                     .expect("received arguments are values");
                 let ev = event.name().to_owned();
-                let _ = tx.send((me.clone(), (ev.clone(), Json::Array(args.iter().map(wire).collect()))));
+                let _ = tx.send((
+                    me.clone(),
+                    (ev.clone(), Json::Array(args.iter().map(wire).collect())),
+                ));
                 if !ev.starts_with("silent") && event.ack_sender().is_some() {
                     event.ack(&me).await.ok();
                 }
@@ -333,10 +339,18 @@ impl World {
                 let _ = tx.send((me, ("disconnect".into(), json!([reason.to_string()]))));
             }
         });
-        within(10, "the Rust client to connect", socket.connect())
+        let (connected_tx, connected) = mpsc::unbounded_channel();
+        socket.on_connect(move |info| {
+            let tx = connected_tx.clone();
+            async move {
+                let _ = tx.send(info.id);
+            }
+        });
+        socket.connect().await.expect("connect");
+        let mut connected = connected;
+        let id = within(10, "the Rust client to connect", connected.recv())
             .await
-            .expect("connect");
-        let id = socket.id().expect("id");
+            .expect("connected");
         self.rust.insert(name.to_owned(), client);
         id
     }
@@ -355,8 +369,10 @@ impl World {
             };
             within(10, "a client call", send).await.expect("ack");
         } else {
-            self.cmd(json!({"op": "clientEmit", "client": client, "ev": ev, "args": args, "ack": true}))
-                .await;
+            self.cmd(
+                json!({"op": "clientEmit", "client": client, "ev": ev, "args": args, "ack": true}),
+            )
+            .await;
         }
     }
 
@@ -444,7 +460,11 @@ impl World {
 pub fn sorted(v: &Json) -> Vec<String> {
     let mut out: Vec<String> = v
         .as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     out.sort();
     out

@@ -189,7 +189,8 @@ impl Classic {
             Ok(v) => v,
             Err(e) => return core.malformed(&e.to_string()),
         };
-        let Some([uid, packet, opts]) = msg.as_array().and_then(|a| <&[Value; 3]>::try_from(a).ok())
+        let Some([uid, packet, opts]) =
+            msg.as_array().and_then(|a| <&[Value; 3]>::try_from(a).ok())
         else {
             return core.malformed("broadcast is not [uid, packet, opts]");
         };
@@ -262,11 +263,16 @@ impl Classic {
                     rooms: vec![Room::Owned(sid.to_owned())],
                     ..Default::default()
                 };
-                let room = req.get("room").and_then(Value::as_str).map(|r| Room::Owned(r.to_owned()));
+                let room = req
+                    .get("room")
+                    .and_then(Value::as_str)
+                    .map(|r| Room::Owned(r.to_owned()));
                 match (t, room) {
                     (REMOTE_JOIN, Some(room)) => core.local.sockets_join(&opts, &[room]),
                     (REMOTE_LEAVE, Some(room)) => core.local.sockets_leave(&opts, &[room]),
-                    (REMOTE_DISCONNECT, _) => core.local.disconnect_sockets(&opts, close_flag(&req)),
+                    (REMOTE_DISCONNECT, _) => {
+                        core.local.disconnect_sockets(&opts, close_flag(&req))
+                    }
                     _ => return core.malformed("legacy join/leave without a room"),
                 }
                 answer(vec![]);
@@ -333,15 +339,16 @@ impl Classic {
             ]);
             core2.publish_response(channel2.clone(), msgpack::encode(&body));
         });
-        core.local.broadcast_with_ack(&packet, &opts, on_ack, |count| {
-            let body = Value::map([
-                ("type", Value::from(BROADCAST_CLIENT_COUNT)),
-                ("requestId", Value::from(id)),
-                ("clientCount", Value::from(count)),
-                ("uid", Value::from(core.uid.as_str())),
-            ]);
-            core.publish_response(channel, json(&body));
-        });
+        core.local
+            .broadcast_with_ack(&packet, &opts, on_ack, |count| {
+                let body = Value::map([
+                    ("type", Value::from(BROADCAST_CLIENT_COUNT)),
+                    ("requestId", Value::from(id)),
+                    ("clientCount", Value::from(count)),
+                    ("uid", Value::from(core.uid.as_str())),
+                ]);
+                core.publish_response(channel, json(&body));
+            });
     }
 
     /// A message on a response channel: an answer to one of this server's requests.
@@ -541,11 +548,7 @@ impl Adapter for ClassicAdapter {
         me.filter_request(REMOTE_JOIN, opts, ("rooms", room_list(rooms)))
     }
 
-    fn sockets_leave(
-        &self,
-        opts: &BroadcastOptions,
-        rooms: &[Room],
-    ) -> Result<(), AdapterError> {
+    fn sockets_leave(&self, opts: &BroadcastOptions, rooms: &[Room]) -> Result<(), AdapterError> {
         let me = &self.inner;
         me.core.local.sockets_leave(opts, rooms);
         if opts.flags.local {
@@ -554,11 +557,7 @@ impl Adapter for ClassicAdapter {
         me.filter_request(REMOTE_LEAVE, opts, ("rooms", room_list(rooms)))
     }
 
-    fn disconnect_sockets(
-        &self,
-        opts: &BroadcastOptions,
-        close: bool,
-    ) -> Result<(), AdapterError> {
+    fn disconnect_sockets(&self, opts: &BroadcastOptions, close: bool) -> Result<(), AdapterError> {
         let me = &self.inner;
         me.core.local.disconnect_sockets(opts, close);
         if opts.flags.local {

@@ -63,7 +63,9 @@ pub(crate) fn random_alnum(n: usize) -> String {
 /// `n` random bytes as lower-case hex (Node's `randomBytes(n).toString("hex")`).
 pub(crate) fn random_hex(n: usize) -> String {
     let mut rng = rand::rng();
-    (0..n).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
+    (0..n)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
 }
 
 impl Core {

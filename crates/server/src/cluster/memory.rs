@@ -162,9 +162,16 @@ impl Backend for MemoryBackend {
                 let wants = {
                     let subs = lock(&s.subs);
                     subs.channels.contains_key(&channel)
-                        || subs.prefixes.keys().any(|p| channel.starts_with(p.as_str()))
+                        || subs
+                            .prefixes
+                            .keys()
+                            .any(|p| channel.starts_with(p.as_str()))
                 };
-                if wants && s.sender().try_send((channel.clone(), payload.clone())).is_err() {
+                if wants
+                    && s.sender()
+                        .try_send((channel.clone(), payload.clone()))
+                        .is_err()
+                {
                     s.dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }

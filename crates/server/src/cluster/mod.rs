@@ -40,10 +40,10 @@
 //! ```
 
 mod classic;
-mod wire;
 mod core;
 mod memory;
 mod sharded;
+mod wire;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -79,8 +79,11 @@ pub struct BackendError(pub String);
 pub trait Backend: Send + Sync + 'static {
     /// Delivers every message of `channel` to `handler` from now on (replacing an earlier
     /// handler), and again after the engine reconnects.
-    fn subscribe(&self, channel: String, handler: MessageHandler)
-    -> BackendFuture<Result<(), BackendError>>;
+    fn subscribe(
+        &self,
+        channel: String,
+        handler: MessageHandler,
+    ) -> BackendFuture<Result<(), BackendError>>;
 
     /// Delivers every message of every channel starting with `prefix` (Redis `PSUBSCRIBE
     /// prefix*`).

@@ -230,12 +230,14 @@ impl Sharded {
     }
 
     fn publish(&self, ty: i64, data: Value) -> Result<(), AdapterError> {
-        self.core.publish(self.main.clone(), self.encode(ty, Some(data)))
+        self.core
+            .publish(self.main.clone(), self.encode(ty, Some(data)))
     }
 
     fn respond(&self, requester: &str, ty: i64, data: Value) {
         let channel = format!("{}{requester}#", self.main);
-        self.core.publish_response(channel, self.encode(ty, Some(data)));
+        self.core
+            .publish_response(channel, self.encode(ty, Some(data)));
     }
 
     fn on_raw(&self, channel: &str, payload: Bytes) {
@@ -459,10 +461,7 @@ impl Sharded {
         while let Some((subscribe, room)) = rx.recv().await {
             let channel = self.room_channel(&room);
             let result = if subscribe {
-                self.core
-                    .backend
-                    .subscribe(channel, self.handler())
-                    .await
+                self.core.backend.subscribe(channel, self.handler()).await
             } else {
                 self.core.backend.unsubscribe(channel).await
             };
@@ -503,17 +502,15 @@ impl Adapter for ShardedAdapter {
         let me = self.inner.clone();
         Box::pin(async move {
             me.core.start();
-            let rx = me
-                .subs_rx
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take();
+            let rx = me.subs_rx.lock().unwrap_or_else(|p| p.into_inner()).take();
             if let Some(rx) = rx {
                 tokio::spawn(me.clone().subscriptions(rx));
             }
             let b = &me.core.backend;
             let err = |e: super::BackendError| AdapterError::Backend(e.0);
-            b.subscribe(me.main.clone(), me.handler()).await.map_err(err)?;
+            b.subscribe(me.main.clone(), me.handler())
+                .await
+                .map_err(err)?;
             b.subscribe(me.response.clone(), me.handler())
                 .await
                 .map_err(err)?;
@@ -530,7 +527,9 @@ impl Adapter for ShardedAdapter {
     fn close(&self) -> AdapterFuture<()> {
         let me = self.inner.clone();
         Box::pin(async move {
-            let _ = me.core.publish(me.main.clone(), me.encode(ADAPTER_CLOSE, None));
+            let _ = me
+                .core
+                .publish(me.main.clone(), me.encode(ADAPTER_CLOSE, None));
             me.core.close();
             let b = &me.core.backend;
             let mut channels = vec![me.main.clone(), me.response.clone()];
@@ -640,11 +639,7 @@ impl Adapter for ShardedAdapter {
         )
     }
 
-    fn sockets_leave(
-        &self,
-        opts: &BroadcastOptions,
-        rooms: &[Room],
-    ) -> Result<(), AdapterError> {
+    fn sockets_leave(&self, opts: &BroadcastOptions, rooms: &[Room]) -> Result<(), AdapterError> {
         let me = &self.inner;
         me.core.local.sockets_leave(opts, rooms);
         if opts.flags.local {
@@ -659,11 +654,7 @@ impl Adapter for ShardedAdapter {
         )
     }
 
-    fn disconnect_sockets(
-        &self,
-        opts: &BroadcastOptions,
-        close: bool,
-    ) -> Result<(), AdapterError> {
+    fn disconnect_sockets(&self, opts: &BroadcastOptions, close: bool) -> Result<(), AdapterError> {
         let me = &self.inner;
         me.core.local.disconnect_sockets(opts, close);
         if opts.flags.local {
@@ -689,7 +680,10 @@ impl Adapter for ShardedAdapter {
             if opts.flags.local {
                 return Ok(Gathered::complete(local));
             }
-            let timeout = opts.flags.timeout.unwrap_or(me.core.config.requests_timeout);
+            let timeout = opts
+                .flags
+                .timeout
+                .unwrap_or(me.core.config.requests_timeout);
             let remote = me
                 .gather(
                     FETCH_SOCKETS,
@@ -745,7 +739,6 @@ impl Adapter for ShardedAdapter {
             self.inner.change_subscription(true, room);
         }
     }
-
 
     fn room_deleted(&self, room: &Room) {
         self.inner.change_subscription(false, room);

@@ -61,9 +61,9 @@ pub(crate) fn rooms(v: Option<&Value>) -> Vec<Room> {
                 .iter()
                 .filter_map(|r| match r {
                     Value::String(s) => Some(Room::Owned(s.clone())),
-                    Value::Int(_) | Value::UInt(_) | Value::Float(_) => {
-                        Some(Room::Owned(String::from_utf8_lossy(&r.to_json()).into_owned()))
-                    }
+                    Value::Int(_) | Value::UInt(_) | Value::Float(_) => Some(Room::Owned(
+                        String::from_utf8_lossy(&r.to_json()).into_owned(),
+                    )),
                     _ => None,
                 })
                 .collect()
