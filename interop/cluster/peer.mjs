@@ -12,7 +12,8 @@
 // Ops:
 //   server  {name, redis: url | cluster: [host:port...], mode: "classic"|"sharded"}
 //           starts a server on 127.0.0.1:0 -> {port}. Namespace "/": events `join`(room, ack),
-//           `leave`(room, ack), `set-data`(data, ack); server-side event `sse` (answers
+//           `leave`(room, ack), `set-data`(data, ack), `shout`(room, msg) (emits `shouted` to
+//           the room, the sender left out); server-side event `sse` (answers
 //           "<name>:pong"); prints {"event":"sse","server":name,"args":[...]}.
 //   io      {server, call, rooms?, except?, local?, volatile?, timeout?, args?}
 //           call: emit | emitWithAck | fetchSockets | socketsJoin | socketsLeave |
@@ -95,6 +96,7 @@ const ops = {
       socket.on('join', (room, ack) => { socket.join(room); ack?.('joined'); });
       socket.on('leave', (room, ack) => { socket.leave(room); ack?.('left'); });
       socket.on('set-data', (data, ack) => { socket.data = data; ack?.('set'); });
+      socket.on('shout', (room, msg) => { socket.to(room).emit('shouted', msg); });
     });
     io.on('sse', (...args) => {
       const cb = typeof args[args.length - 1] === 'function' ? args.pop() : null;
@@ -130,7 +132,7 @@ const ops = {
       case 'serverSideEmit': nsp.serverSideEmit(...args); return null;
       case 'serverSideEmitWithAck':
         try {
-          return { responses: toWire(await nsp.timeout(cmd.timeout ?? 3000).serverSideEmitWithAck(...args)) };
+          return { responses: toWire(await nsp.serverSideEmitWithAck(...args)) };
         } catch (e) {
           return { error: e.message };
         }
