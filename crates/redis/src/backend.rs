@@ -139,6 +139,9 @@ impl RedisBackend {
                 c.connection_timeout = config.connect_timeout;
                 c.internal_command_timeout = config.command_timeout;
                 c.max_command_buffer_len = config.max_command_buffer;
+                // A command in flight when the connection breaks is not sent again: a publish
+                // retried after a reconnection could be delivered twice.
+                c.max_command_attempts = 1;
             });
         let publisher = builder.build().map_err(redis_err)?;
         let subscriber = builder.build_subscriber_client().map_err(redis_err)?;
@@ -372,6 +375,12 @@ impl Backend for RedisBackend {
     fn publish(&self, messages: Vec<(String, Bytes)>) -> BackendFuture<Result<(), BackendError>> {
         let (client, mode) = (self.publisher.clone(), self.mode);
         Box::pin(async move {
+            // While Redis is unreachable the messages are dropped at once (and counted by the
+            // adapter), not queued in the client: they would reach the other servers late, or
+            // twice after a retry.
+            if !client.is_connected() {
+                return Err(BackendError("not connected to Redis".into()));
+            }
             let pipeline = client.pipeline();
             for (channel, payload) in messages {
                 let queued: Result<(), _> = match mode {

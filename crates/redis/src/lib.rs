@@ -66,7 +66,9 @@ pub struct RedisConfig {
     /// Most received messages waiting to be handled; past it the oldest are dropped, logged
     /// and counted ([`RedisStats::lagged`]). Default 16 384.
     pub message_buffer: usize,
-    /// Most commands buffered while Redis is unreachable (0: fail at once). Default 0.
+    /// Most commands waiting in the client for the connection (while it is busy or
+    /// reconnecting); past it a command fails at once. Default 4096. (Publishes are not queued
+    /// while Redis is unreachable: they fail at once and are counted.)
     pub max_command_buffer: usize,
     /// The settings of the cluster protocol (request timeout, publish queue).
     pub cluster: ClusterConfig,
@@ -80,7 +82,7 @@ impl Default for RedisConfig {
             reconnect_min_delay: Duration::from_millis(100),
             reconnect_max_delay: Duration::from_secs(2),
             message_buffer: 16_384,
-            max_command_buffer: 0,
+            max_command_buffer: 4096,
             cluster: ClusterConfig::default(),
         }
     }

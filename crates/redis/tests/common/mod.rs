@@ -413,12 +413,35 @@ impl World {
         .await
     }
 
+    /// Waits (at most 10 s) until `client` has received `ev` `n` times.
+    pub async fn expect_count(&mut self, client: &str, ev: &str, n: usize) {
+        let what = format!("{client} to receive `{ev}` {n} times");
+        within(10, &what, async {
+            loop {
+                let count = self
+                    .logs
+                    .get(client)
+                    .map_or(0, |l| l.iter().filter(|(e, _)| e == ev).count());
+                if count >= n {
+                    return;
+                }
+                self.pump().await;
+            }
+        })
+        .await
+    }
+
     /// The names of the events a client received, in order.
     pub fn events(&self, client: &str) -> Vec<String> {
         self.logs
             .get(client)
             .map(|l| l.iter().map(|(e, _)| e.clone()).collect())
             .unwrap_or_default()
+    }
+
+    /// Everything a client received, in order.
+    pub fn logs_of(&self, client: &str) -> Vec<Got> {
+        self.logs.get(client).cloned().unwrap_or_default()
     }
 
     /// The arguments of the first `ev` a client received.
