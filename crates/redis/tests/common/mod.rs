@@ -19,6 +19,7 @@ use serde_json::{Value as Json, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+#[allow(unused_imports)]
 pub use ferrio_testkit::redis::RedisServer;
 
 /// A value as the Node peer writes it: binary as `{"$bin": "<hex>"}`.

@@ -191,3 +191,6 @@ impl ClusterStats {
 fn bump(c: &AtomicU64, n: u64) {
     c.fetch_add(n, Ordering::Relaxed);
 }
+
+#[cfg(test)]
+mod tests;
