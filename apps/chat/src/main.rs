@@ -47,8 +47,9 @@ struct Cli {
     /// Address to listen on.
     #[arg(long, env = "FERRIO_CHAT_HOST", default_value = "127.0.0.1")]
     host: String,
-    /// Redis URL for the cluster adapter, to run several chat servers as one (not available
-    /// yet: the app refuses to start rather than silently run alone).
+    /// Redis URL (`redis://host:port`): several chat servers on the same Redis are one chat
+    /// (rooms, members, messages, private messages), through the Node-compatible Redis
+    /// adapter. Default: alone, in memory.
     #[arg(long, env = "FERRIO_CHAT_REDIS", value_name = "URL")]
     redis: Option<String>,
     /// The `dist/` folder of the npm `socket.io-client` package, served under /socket.io/.
@@ -76,14 +77,6 @@ fn main() -> ExitCode {
         return client::main(args);
     }
     init_tracing("info");
-    if let Some(url) = &cli.redis {
-        eprintln!(
-            "ferrio-chat: --redis {url}: the Redis cluster adapter (ferrio-redis) is not available \
-             yet, so this server cannot share rooms with others. Run without --redis for a \
-             single in-memory server."
-        );
-        return ExitCode::from(2);
-    }
     let bundle = match load_bundle(cli.client_dir.as_deref()) {
         Ok(b) => b,
         Err(msg) => {
@@ -113,7 +106,7 @@ fn main() -> ExitCode {
         }
     };
     let news_interval = Duration::from_secs_f64(cli.news_interval);
-    match runtime.block_on(run(listener, bundle, news_interval)) {
+    match runtime.block_on(run(listener, bundle, news_interval, cli.redis)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ferrio-chat: {e}");
@@ -127,6 +120,7 @@ async fn run(
     listener: TcpListener,
     bundle: ClientBundle,
     news_interval: Duration,
+    redis: Option<String>,
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(
@@ -139,13 +133,24 @@ async fn run(
     let mut recovery = ferrio::RecoveryConfig::default();
     recovery.max_stored_packets = 1000;
     let chat = chat::Chat::new();
-    let io = SocketIo::builder()
+    let mut builder = SocketIo::builder()
         .serve_client(bundle)
         .max_payload(chat::MAX_PAYLOAD)
         .connection_state_recovery(recovery)
-        .with_state(chat.clone())
-        .build();
-    chat::register(&io);
+        .with_state(chat.clone());
+    if let Some(url) = &redis {
+        let adapter =
+            ferrio_redis::RedisAdapter::classic(url, ferrio_redis::RedisConfig::default())
+                .await
+                .map_err(|e| std::io::Error::other(format!("--redis {url}: {e}")))?;
+        builder = builder.adapter(adapter);
+        tracing::info!(%url, "sharing rooms and messages through Redis");
+    }
+    let io = builder.build();
+    chat::register(&io, &chat);
+    if redis.is_some() {
+        chat::catch_up(&io, &chat).await;
+    }
     let feed = news::register(&io, chat, news_interval);
     let service = io.layer().layer(page::router());
 

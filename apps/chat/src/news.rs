@@ -2,8 +2,9 @@
 //! connection as the chat (one Engine.IO session, two namespaces).
 //!
 //! Server → client: `headlines [item]` (the latest ones, on connection), then `headline item`
-//! every interval, where `item` is `{id, ts, kind, title}` and `kind` is `stats` (numbers
-//! about this server) or `tip` (something to try).
+//! every interval, where `item` is `{id, ts, kind, title}` and `kind` is `stats` (who is
+//! online, across the cluster; messages and files through this server) or `tip` (something to
+//! try). Each server feeds its own subscribers.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,7 @@ use ferrio::{SocketIo, SocketRef};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
-use crate::chat::Chat;
+use crate::chat::{Chat, Online};
 
 /// Items sent to a new subscriber.
 const BACKLOG: usize = 10;
@@ -48,7 +49,9 @@ pub fn register(io: &SocketIo, chat: Chat, interval: Duration) -> JoinHandle<()>
             let _ = socket.emit("headlines", &items);
         }
     });
-    let news = io.of("/news");
+    // Each server feeds its own subscribers (with --redis, not the whole cluster's).
+    let news = io.of("/news").local();
+    let everyone = io.of("/");
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -56,7 +59,12 @@ pub fn register(io: &SocketIo, chat: Chat, interval: Duration) -> JoinHandle<()>
         loop {
             ticker.tick().await;
             id += 1;
-            let item = headline(id, &chat);
+            let online = if id % 2 == 1 {
+                Online::fetch(everyone.clone()).await
+            } else {
+                Online::default()
+            };
+            let item = headline(id, &chat, &online);
             {
                 let mut r = lock(&recent);
                 if r.len() == BACKLOG {
@@ -70,13 +78,13 @@ pub fn register(io: &SocketIo, chat: Chat, interval: Duration) -> JoinHandle<()>
 }
 
 /// Odd items are numbers about the server, even ones tips.
-fn headline(id: u64, chat: &Chat) -> Headline {
+fn headline(id: u64, chat: &Chat, online: &Online) -> Headline {
     let ts = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let (kind, title) = if id % 2 == 1 {
-        let s = chat.stats();
+        let s = chat.stats(online);
         let people = match s.users {
             0 => "Nobody is online yet".to_owned(),
             1 => "1 person online".to_owned(),

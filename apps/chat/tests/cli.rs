@@ -15,11 +15,28 @@ fn run(args: &[&str]) -> Output {
 }
 
 #[test]
-fn redis_is_refused_until_the_cluster_adapter_exists() {
-    let out = run(&["--port", "0", "--redis", "redis://127.0.0.1:6379"]);
+fn an_unreachable_redis_is_reported() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let dir = client_dir();
+    let url = format!("redis://127.0.0.1:{port}");
+    let out = run(&[
+        "--port",
+        "0",
+        "--redis",
+        &url,
+        "--client-dir",
+        dir.to_str().expect("utf-8"),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("not available yet"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--redis") && stderr.contains(&url),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -456,6 +456,11 @@ impl SocketRef {
         self.broadcast().except(rooms)
     }
 
+    /// Operators on this socket's namespace, every socket included (Node's `socket.nsp`).
+    pub fn namespace(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.ns.clone())
+    }
+
     /// Broadcast to every socket of the namespace except this one.
     pub fn broadcast(&self) -> BroadcastOperator {
         BroadcastOperator::new(self.ns.clone()).except_sid(self.id)

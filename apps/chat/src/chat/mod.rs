@@ -24,15 +24,15 @@
 mod state;
 mod validate;
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use ferrio::{ConnectError, Data, DisconnectReason, SocketIo, SocketRef, State};
 use serde::{Deserialize, Serialize};
 
-pub use state::Chat;
-use state::User;
+use state::Profile;
+pub use state::{Chat, Online};
 use validate::{clean_file_name, clean_mime, clean_nick, clean_room, clean_text};
 
 /// Largest file shared, in bytes.
@@ -53,7 +53,7 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 struct Nick(String);
 
-#[derive(Serialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 struct Peer {
     id: String,
     nick: String,
@@ -65,7 +65,7 @@ struct RoomInfo {
     members: usize,
 }
 
-#[derive(Serialize, Clone)]
+#[derive(Serialize, Deserialize, Clone)]
 struct ChatMessage {
     id: u64,
     room: String,
@@ -74,14 +74,14 @@ struct ChatMessage {
     ts: u64,
 }
 
-#[derive(Serialize, Clone)]
+#[derive(Serialize, Deserialize, Clone)]
 struct SystemMessage {
     room: String,
     text: String,
     ts: u64,
 }
 
-#[derive(Serialize, Clone)]
+#[derive(Serialize, Deserialize, Clone)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 enum HistoryItem {
     Message(ChatMessage),
@@ -189,9 +189,43 @@ struct FileSent {
     delivered: usize,
 }
 
-/// Registers the chat namespace.
-pub fn register(io: &SocketIo) {
+/// Registers the chat namespace, and the server-side events that keep the room histories of
+/// the servers of a cluster in step.
+pub fn register(io: &SocketIo, chat: &Chat) {
     io.ns("/", on_connect).with(check_nick);
+    let c = chat.clone();
+    io.on_server_event("chat:history", move |ev| {
+        let c = c.clone();
+        async move {
+            match ev.data::<(String, HistoryItem)>() {
+                Ok((room, item)) => c.remember(&room, item),
+                Err(e) => tracing::debug!("bad chat:history from another server: {e}"),
+            }
+        }
+    });
+    let c = chat.clone();
+    io.on_server_event("chat:snapshot", move |mut ev| {
+        let c = c.clone();
+        async move {
+            let _ = ev.ack(&c.snapshot());
+        }
+    });
+}
+
+/// Takes the room histories of the servers already running (with `--redis`).
+pub async fn catch_up(io: &SocketIo, chat: &Chat) {
+    type Snapshot = BTreeMap<String, Vec<HistoryItem>>;
+    match io
+        .server_side_emit_with_ack::<_, Snapshot>("chat:snapshot", &(), Duration::from_secs(2))
+        .await
+    {
+        Ok(answers) => {
+            for snapshot in answers {
+                chat.merge(snapshot);
+            }
+        }
+        Err(e) => tracing::warn!("cannot take the other servers' history: {e}"),
+    }
 }
 
 /// Middleware: a connection needs `auth.nick`, 1 to 24 characters once trimmed.
@@ -210,68 +244,76 @@ async fn check_nick(socket: SocketRef) -> Result<(), ConnectError> {
     Ok(())
 }
 
+/// Everyone online, on every server.
+async fn online(socket: &SocketRef) -> Online {
+    Online::fetch(socket.namespace()).await
+}
+
+/// Adds a history item here and on the other servers.
+fn remember(socket: &SocketRef, chat: &Chat, room: &str, item: HistoryItem) {
+    chat.remember(room, item.clone());
+    let _ = socket
+        .broadcast()
+        .server_side_emit("chat:history", &(room, &item));
+}
+
+/// A system message in a room's history (here and on the other servers).
+fn system(socket: &SocketRef, chat: &Chat, room: &str, text: String) -> SystemMessage {
+    let msg = SystemMessage {
+        room: room.to_owned(),
+        text,
+        ts: now_ms(),
+    };
+    remember(socket, chat, room, HistoryItem::System(msg.clone()));
+    msg
+}
+
 async fn on_connect(socket: SocketRef, State(chat): State<Chat>) {
     let Some(Nick(nick)) = socket.extensions().get::<Nick>() else {
         socket.disconnect(false);
         return;
     };
+    let _ = socket.set_data(&Profile { nick: nick.clone() });
     socket.on("join", on_join);
     socket.on("leave", on_leave);
     socket.on("message", on_message);
     socket.on("typing", on_typing);
     socket.on("private", on_private);
     socket.on("file", on_file);
-    socket.on(
-        "rooms",
-        async |State(chat): State<Chat>| -> Result<_, String> { Ok(chat.lock().room_list()) },
-    );
+    socket.on("rooms", async |socket: SocketRef| -> Result<_, String> {
+        Ok(online(&socket).await.room_list())
+    });
+    socket.on_disconnecting(on_disconnecting);
     socket.on_disconnect(on_disconnect);
 
     let id = socket.id().to_string();
     let recovered = socket.recovered();
-    // A recovered socket is back in its rooms: count it in again.
-    let joined: Vec<String> = if recovered {
-        let mut rooms: Vec<String> = socket
+    // A recovered socket is back in its rooms.
+    let mut joined: Vec<String> = if recovered {
+        socket
             .rooms()
             .into_iter()
             .map(|r| r.to_string())
             .filter(|r| *r != id)
-            .collect();
-        rooms.sort();
-        rooms
+            .collect()
     } else {
         Vec::new()
     };
-    let me = Peer {
+    joined.sort();
+    let notices: Vec<SystemMessage> = joined
+        .iter()
+        .map(|room| system(&socket, &chat, room, format!("{nick} is back")))
+        .collect();
+    let everyone = online(&socket).await;
+    let welcome = Welcome {
         id: id.clone(),
         nick: nick.clone(),
+        recovered,
+        rooms: everyone.room_list(),
+        users: everyone.user_list(),
+        joined: joined.clone(),
     };
-    let (welcome, notices) = {
-        let mut c = chat.lock();
-        c.users.insert(
-            id.clone(),
-            User {
-                nick: nick.clone(),
-                rooms: BTreeSet::new(),
-            },
-        );
-        let mut notices = Vec::new();
-        for room in &joined {
-            if c.join(&id, room).is_ok() {
-                notices.push(c.system(room, format!("{nick} is back")));
-            }
-        }
-        let welcome = Welcome {
-            id: id.clone(),
-            nick: nick.clone(),
-            recovered,
-            rooms: c.room_list(),
-            users: c.user_list(),
-            joined: joined.clone(),
-        };
-        (welcome, notices)
-    };
-    tracing::info!(%id, nick = %me.nick, recovered, transport = socket.transport(), "connected");
+    tracing::info!(%id, %nick, recovered, transport = socket.transport(), "connected");
     let _ = socket.emit("welcome", &welcome);
     for notice in notices {
         let _ = socket.to(notice.room.clone()).emit("system", &notice);
@@ -282,26 +324,42 @@ async fn on_connect(socket: SocketRef, State(chat): State<Chat>) {
     }
 }
 
-async fn on_disconnect(socket: SocketRef, reason: DisconnectReason, State(chat): State<Chat>) {
-    let id = socket.id().to_string();
-    let (notices, rooms, users) = {
-        let mut c = chat.lock();
-        let Some(user) = c.users.remove(&id) else {
-            return;
-        };
-        let mut notices = Vec::new();
-        for room in &user.rooms {
-            c.leave(&id, room);
-            notices.push(c.system(room, format!("{} left", user.nick)));
-        }
-        (notices, c.room_list(), c.user_list())
+/// While the socket is still in its rooms: tell them.
+async fn on_disconnecting(socket: SocketRef, State(chat): State<Chat>) {
+    let Some(Profile { nick }) = socket.data::<Profile>() else {
+        return;
     };
-    tracing::info!(%id, %reason, "disconnected");
-    for notice in notices {
-        let _ = socket.to(notice.room.clone()).emit("system", &notice);
+    let id = socket.id().to_string();
+    for room in socket.rooms() {
+        if room == id.as_str() {
+            continue;
+        }
+        let notice = system(&socket, &chat, &room, format!("{nick} left"));
+        let _ = socket.to(room.to_string()).emit("system", &notice);
     }
-    let _ = socket.broadcast().emit("users", &users);
-    let _ = socket.broadcast().emit("rooms", &rooms);
+}
+
+async fn on_disconnect(socket: SocketRef, reason: DisconnectReason, State(chat): State<Chat>) {
+    tracing::info!(id = %socket.id(), %reason, "disconnected");
+    // The socket has left the namespace: the lists no longer have it.
+    let everyone = online(&socket).await;
+    chat.prune(&everyone);
+    let _ = socket.broadcast().emit("users", &everyone.user_list());
+    let _ = socket.broadcast().emit("rooms", &everyone.room_list());
+}
+
+fn is_member(socket: &SocketRef, room: &str) -> bool {
+    socket.rooms().iter().any(|r| r == room)
+}
+
+fn me(socket: &SocketRef) -> Result<Peer, String> {
+    let Profile { nick } = socket
+        .data::<Profile>()
+        .ok_or_else(|| "you are not connected".to_owned())?;
+    Ok(Peer {
+        id: socket.id().to_string(),
+        nick,
+    })
 }
 
 async fn on_join(
@@ -310,34 +368,23 @@ async fn on_join(
     State(chat): State<Chat>,
 ) -> Result<Joined, String> {
     let room = clean_room(&room)?;
-    let id = socket.id().to_string();
-    let (joined, notice, rooms) = {
-        let mut c = chat.lock();
-        let nick = c.nick(&id)?;
-        let fresh = c.join(&id, &room)?;
-        let r = &c.rooms[&room];
-        let joined = Joined {
-            room: room.clone(),
-            members: r
-                .members
-                .iter()
-                .filter_map(|m| {
-                    Some(Peer {
-                        id: m.clone(),
-                        nick: c.users.get(m)?.nick.clone(),
-                    })
-                })
-                .collect(),
-            history: r.history.iter().cloned().collect(),
-        };
-        let notice = fresh.then(|| c.system(&room, format!("{nick} joined")));
-        (joined, notice, c.room_list())
+    let me = me(&socket)?;
+    let fresh = !is_member(&socket, &room);
+    if fresh {
+        online(&socket).await.room_allowed(&room)?;
+        socket.join(room.clone());
+    }
+    let notice = fresh.then(|| system(&socket, &chat, &room, format!("{} joined", me.nick)));
+    let everyone = online(&socket).await;
+    let joined = Joined {
+        room: room.clone(),
+        members: everyone.members_of(&room),
+        history: chat.history(&room),
     };
-    socket.join(room.clone());
     if let Some(notice) = notice {
         let _ = socket.to(room).emit("system", &notice);
     }
-    emit_all(&socket, "rooms", &rooms);
+    emit_all(&socket, "rooms", &everyone.room_list());
     Ok(joined)
 }
 
@@ -347,25 +394,25 @@ async fn on_leave(
     State(chat): State<Chat>,
 ) -> Result<Left, String> {
     let room = clean_room(&room)?;
-    let id = socket.id().to_string();
-    let (notice, rooms) = {
-        let mut c = chat.lock();
-        let nick = c.nick(&id)?;
-        if !c.leave(&id, &room) {
-            return Err(format!("you are not in #{room}"));
-        }
-        let notice = c
-            .rooms
-            .contains_key(&room)
-            .then(|| c.system(&room, format!("{nick} left")));
-        (notice, c.room_list())
-    };
+    let me = me(&socket)?;
+    if !is_member(&socket, &room) {
+        return Err(format!("you are not in #{room}"));
+    }
     socket.leave(room.clone());
-    if let Some(notice) = notice {
+    let everyone = online(&socket).await;
+    let rooms = everyone.room_list();
+    if rooms.iter().any(|r| r.name == room) {
+        let notice = system(&socket, &chat, &room, format!("{} left", me.nick));
         let _ = socket.to(room.clone()).emit("system", &notice);
     }
+    chat.prune(&everyone);
     emit_all(&socket, "rooms", &rooms);
     Ok(Left { room })
+}
+
+/// An id for a message, unique across servers (53 bits: exact in JavaScript).
+fn message_id() -> u64 {
+    rand::random::<u64>() >> 11
 }
 
 async fn on_message(
@@ -374,24 +421,26 @@ async fn on_message(
     State(chat): State<Chat>,
 ) -> Result<Sent, String> {
     let text = clean_text(&msg.text)?;
-    let id = socket.id().to_string();
-    let message = {
-        let mut c = chat.lock();
-        let from = c.member(&id, &msg.room)?;
-        let message = ChatMessage {
-            id: c.next_id(),
-            room: msg.room.clone(),
-            from,
-            text,
-            ts: now_ms(),
-        };
-        c.messages += 1;
-        c.remember(&msg.room, HistoryItem::Message(message.clone()));
-        message
+    if !is_member(&socket, &msg.room) {
+        return Err(format!("join #{} first", msg.room));
+    }
+    let message = ChatMessage {
+        id: message_id(),
+        room: msg.room.clone(),
+        from: me(&socket)?,
+        text,
+        ts: now_ms(),
     };
+    chat.count_message();
+    remember(
+        &socket,
+        &chat,
+        &msg.room,
+        HistoryItem::Message(message.clone()),
+    );
     let to = socket.to(msg.room);
-    let recipients = to.sockets().len();
     to.emit("message", &message).map_err(|e| e.to_string())?;
+    let recipients = Online::fetch(to).await.members_of(&message.room).len();
     Ok(Sent {
         id: message.id,
         ts: message.ts,
@@ -399,9 +448,11 @@ async fn on_message(
     })
 }
 
-async fn on_typing(socket: SocketRef, Data(t): Data<TypingIn>, State(chat): State<Chat>) {
-    let id = socket.id().to_string();
-    let Ok(from) = chat.lock().member(&id, &t.room) else {
+async fn on_typing(socket: SocketRef, Data(t): Data<TypingIn>) {
+    if !is_member(&socket, &t.room) {
+        return;
+    }
+    let Ok(from) = me(&socket) else {
         return;
     };
     let out = TypingOut {
@@ -412,46 +463,37 @@ async fn on_typing(socket: SocketRef, Data(t): Data<TypingIn>, State(chat): Stat
     let _ = socket.to(t.room.clone()).volatile().emit("typing", &out);
 }
 
-async fn on_private(
-    socket: SocketRef,
-    Data(p): Data<PrivateIn>,
-    State(chat): State<Chat>,
-) -> Result<PrivateSent, String> {
+async fn on_private(socket: SocketRef, Data(p): Data<PrivateIn>) -> Result<PrivateSent, String> {
     let text = clean_text(&p.text)?;
-    let id = socket.id().to_string();
-    if p.to == id {
+    let from = me(&socket)?;
+    if p.to == from.id {
         return Err("that is you".to_owned());
     }
-    let msg = {
-        let mut c = chat.lock();
-        let from = Peer {
-            id: id.clone(),
-            nick: c.nick(&id)?,
-        };
-        let to = Peer {
+    // The recipient's socket is in the room named by its id, on whichever server it is.
+    let target = socket.to(p.to.clone());
+    let nick = Online::fetch(target.clone())
+        .await
+        .nick(&p.to)
+        .ok_or_else(|| "this user is not online".to_owned())?;
+    let msg = PrivateMessage {
+        id: message_id(),
+        from,
+        to: Peer {
             id: p.to.clone(),
-            nick: c
-                .nick(&p.to)
-                .map_err(|_| "this user is not online".to_owned())?,
-        };
-        PrivateMessage {
-            id: c.next_id(),
-            from,
-            to,
-            text,
-            ts: now_ms(),
-        }
+            nick,
+        },
+        text,
+        ts: now_ms(),
     };
-    // The recipient's socket is in the room named by its id; its client acks on display.
-    let mut acks = socket
-        .to(p.to.clone())
+    // Its client acks on display.
+    let mut acks = target
         .timeout(DELIVERY_TIMEOUT)
         .emit_with_ack::<_, serde_json::Value>("private", &msg)
         .map_err(|e| e.to_string())?;
-    if acks.remaining() == 0 {
-        return Err("this user is not online".to_owned());
-    }
-    let delivered = matches!(acks.next().await, Some((_, Ok(_))));
+    let delivered = match acks.next().await {
+        Some((_, r)) => r.is_ok(),
+        None => return Err("this user is not online".to_owned()),
+    };
     Ok(PrivateSent {
         id: msg.id,
         ts: msg.ts,
@@ -474,21 +516,19 @@ async fn on_file(
     if f.data.is_empty() {
         return Err("the file is empty".to_owned());
     }
-    let id = socket.id().to_string();
-    let share = {
-        let mut c = chat.lock();
-        let from = c.member(&id, &f.room)?;
-        c.files += 1;
-        FileShare {
-            id: c.next_id(),
-            room: f.room.clone(),
-            from,
-            name: clean_file_name(&f.name),
-            mime: clean_mime(&f.mime),
-            size: f.data.len(),
-            ts: now_ms(),
-            data: f.data,
-        }
+    if !is_member(&socket, &f.room) {
+        return Err(format!("join #{} first", f.room));
+    }
+    chat.count_file();
+    let share = FileShare {
+        id: message_id(),
+        room: f.room.clone(),
+        from: me(&socket)?,
+        name: clean_file_name(&f.name),
+        mime: clean_mime(&f.mime),
+        size: f.data.len(),
+        ts: now_ms(),
+        data: f.data,
     };
     // With an ack: recipients confirm, and the file is not kept for connection recovery.
     let mut acks = socket
@@ -496,9 +536,9 @@ async fn on_file(
         .timeout(DELIVERY_TIMEOUT)
         .emit_with_ack::<_, serde_json::Value>("file", &share)
         .map_err(|e| e.to_string())?;
-    let recipients = acks.remaining();
-    let mut delivered = 0;
+    let (mut recipients, mut delivered) = (0, 0);
     while let Some((_, r)) = acks.next().await {
+        recipients += 1;
         delivered += usize::from(r.is_ok());
     }
     Ok(FileSent {
