@@ -83,11 +83,17 @@ impl Drop for RedisBackend {
         for t in &self.tasks {
             t.abort();
         }
+        // Close both connections (the subscriber's closing is what takes this server out of
+        // the server count).
         let (p, s) = (self.publisher.clone(), self.subscriber.clone());
         if tokio::runtime::Handle::try_current().is_ok() {
             tokio::spawn(async move {
-                let _ = p.quit().await;
-                let _ = s.quit().await;
+                if p.is_connected() {
+                    let _ = p.quit().await;
+                }
+                if s.is_connected() {
+                    let _ = s.quit().await;
+                }
             });
         }
     }
