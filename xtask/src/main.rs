@@ -48,12 +48,31 @@ fn test() -> Result<(), String> {
     ))?;
     npm_ci()?;
     chat::install_chromium()?;
+    install_redis()?;
     run(Step::new(
         "tests",
         cargo(["test", "--workspace", "--all-features"]),
     ))?;
     fuzz::smoke()?;
     Ok(())
+}
+
+/// Installs Debian's `redis-server` when it is missing: the cluster tests start their own
+/// servers on free ports (never the system one).
+fn install_redis() -> Result<(), String> {
+    let present = std::process::Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if present {
+        return Ok(());
+    }
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args([
+        "-c",
+        "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server",
+    ]);
+    run(Step::new("install redis-server (apt-get)", cmd))
 }
 
 /// Installs the pinned JS packages of `interop/` when they are missing or stale.
