@@ -161,6 +161,7 @@ pub(super) fn last_string(args: &Args) -> Option<String> {
             Value::String(s) => Some(s.clone()),
             _ => None,
         },
+        Args::Values(values) => values.last()?.as_str().map(str::to_owned),
     }
 }
 

@@ -267,6 +267,23 @@ fn args_json(args: &Args) -> Value {
             values,
             attachments,
         } => values.iter().map(|v| with_bytes(v, attachments)).collect(),
+        Args::Values(values) => values.iter().map(dyn_json).collect(),
+    }
+}
+
+/// A value as `server.mjs` prints it: binary as `{"bin": [bytes]}`.
+fn dyn_json(v: &ferrio_proto::value::Value) -> Value {
+    use ferrio_proto::value::Value as V;
+    match v {
+        V::Binary(b) => serde_json::json!({ "bin": b.to_vec() }),
+        V::Array(items) => Value::Array(items.iter().map(dyn_json).collect()),
+        V::Map(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.clone(), dyn_json(v)))
+                .collect(),
+        ),
+        other => serde_json::from_slice(&other.to_json()).unwrap_or(Value::Null),
     }
 }
 

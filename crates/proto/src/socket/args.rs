@@ -28,6 +28,13 @@ pub enum Args {
         /// The attachments, in order.
         attachments: Vec<Bytes>,
     },
+    /// Arguments of a packet in a binary format (the msgpack parser): values, binary in
+    /// place.
+    Values(Vec<DynValue>),
+}
+
+fn value_error(e: crate::value::ValueError) -> ArgsError {
+    ArgsError(serde::de::Error::custom(e))
 }
 
 /// Why arguments could not become the requested type.
@@ -46,6 +53,7 @@ impl Args {
         match self {
             Args::Text(v) => v.len(),
             Args::Binary { values, .. } => values.len(),
+            Args::Values(values) => values.len(),
         }
     }
 
@@ -59,6 +67,7 @@ impl Args {
         match self {
             Args::Text(raw) => raw.truncate(len),
             Args::Binary { values, .. } => values.truncate(len),
+            Args::Values(values) => values.truncate(len),
         }
     }
 
@@ -70,12 +79,17 @@ impl Args {
                 values.get(i),
                 Some(Value::Object(m)) if super::binary::placeholder_index(m).is_some()
             ),
+            Args::Values(values) => matches!(values.get(i), Some(DynValue::Binary(_))),
         }
     }
 
-    /// Whether the arguments carry binary attachments.
+    /// Whether the arguments carry binary attachments (or, in a binary format, binary).
     pub fn has_binary(&self) -> bool {
-        matches!(self, Args::Binary { attachments, .. } if !attachments.is_empty())
+        match self {
+            Args::Text(_) => false,
+            Args::Binary { attachments, .. } => !attachments.is_empty(),
+            Args::Values(values) => values.iter().any(DynValue::has_binary),
+        }
     }
 
     /// The arguments as one value: with exactly one argument, that argument; otherwise the
@@ -113,6 +127,12 @@ impl Args {
                     })?)
                 }
             }
+            Args::Values(values) => match values.as_slice() {
+                [one] => crate::value::from_value(one).map_err(value_error),
+                many => {
+                    crate::value::from_value(&DynValue::Array(many.to_vec())).map_err(value_error)
+                }
+            },
         }
     }
 
@@ -132,6 +152,9 @@ impl Args {
                 })
                 .map_err(ArgsError)
             }),
+            Args::Values(values) => values
+                .get(i)
+                .map(|v| crate::value::from_value(v).map_err(value_error)),
         }
     }
 
@@ -156,6 +179,7 @@ impl Args {
                     .map_err(ArgsError)
                 })
                 .collect(),
+            Args::Values(values) => Ok(values.clone()),
         }
     }
 
@@ -172,6 +196,13 @@ impl Args {
             Args::Binary { values, .. } => match values.last()? {
                 Value::String(_) => match values.pop() {
                     Some(Value::String(s)) => Some(s),
+                    _ => None,
+                },
+                _ => None,
+            },
+            Args::Values(values) => match values.last()? {
+                DynValue::String(_) => match values.pop() {
+                    Some(DynValue::String(s)) => Some(s),
                     _ => None,
                 },
                 _ => None,
@@ -203,6 +234,11 @@ impl Serialize for Args {
                         value: v,
                         bins: attachments,
                     })?;
+                }
+            }
+            Args::Values(values) => {
+                for v in values {
+                    t.serialize_element(v)?;
                 }
             }
         }

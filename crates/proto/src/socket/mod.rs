@@ -3,7 +3,9 @@
 
 mod args;
 mod binary;
+pub mod msgpack;
 mod packet;
+mod parser;
 
 pub use args::{ArgList, Args, ArgsError};
 pub use packet::{
@@ -11,3 +13,4 @@ pub use packet::{
     PacketType, RESERVED_EVENTS, encode_ack, encode_connect, encode_connect_empty,
     encode_connect_error, encode_disconnect, encode_event,
 };
+pub use parser::Parser;
