@@ -34,8 +34,10 @@
 //! let b = SocketIo::builder()
 //!     .adapter(ClassicAdapter::factory(bus.backend(), ClusterConfig::default()))
 //!     .build();
-//! a.of("/").emit("hello", "from a").unwrap();
+//! // Each server's namespace subscribes before it counts (or serves).
+//! assert_eq!(a.server_count().await.unwrap(), 1);
 //! assert_eq!(b.server_count().await.unwrap(), 2);
+//! a.of("/").emit("hello", "from a").unwrap();
 //! # }
 //! ```
 
