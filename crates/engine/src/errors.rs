@@ -95,7 +95,10 @@ impl HttpError {
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
         match self {
             HttpError::UpgradeRequired => {
-                h.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+                h.insert(
+                    header::SEC_WEBSOCKET_VERSION,
+                    HeaderValue::from_static("13"),
+                );
                 h.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             HttpError::RequestTimeout => {

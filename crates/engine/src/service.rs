@@ -451,12 +451,10 @@ where
             Ok(None) => return Ok(out.freeze()),
             Ok(Some(Ok(frame))) => frame,
             Ok(Some(Err(e))) => {
-                return Err(
-                    match e.downcast_ref::<http_body_util::LengthLimitError>() {
-                        Some(_) => ReadError::TooLarge,
-                        None => ReadError::Failed,
-                    },
-                );
+                return Err(match e.downcast_ref::<http_body_util::LengthLimitError>() {
+                    Some(_) => ReadError::TooLarge,
+                    None => ReadError::Failed,
+                });
             }
         };
         if let Ok(mut data) = frame.into_data() {
@@ -706,7 +704,10 @@ mod tests {
             Query::parse("EIO=4&transport=polling&sid=a&sid=a").err(),
             Some("sid")
         );
-        assert_eq!(Query::parse("EIO=4&EIO=4&transport=polling").err(), Some("EIO"));
+        assert_eq!(
+            Query::parse("EIO=4&EIO=4&transport=polling").err(),
+            Some("EIO")
+        );
         // Percent-encoded names are the same names.
         assert_eq!(
             Query::parse("EIO=4&transport=polling&%73id=a&sid=b").err(),

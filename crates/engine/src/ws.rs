@@ -60,10 +60,14 @@ pub(crate) fn switching_protocols<B>(
     parts: &http::request::Parts,
 ) -> Result<Response<EngineBody<B>>, HandshakeError> {
     if parts.method != http::Method::GET {
-        return Err(HandshakeError::Invalid("the opening handshake must be a GET"));
+        return Err(HandshakeError::Invalid(
+            "the opening handshake must be a GET",
+        ));
     }
     if parts.version < http::Version::HTTP_11 {
-        return Err(HandshakeError::Invalid("the opening handshake needs HTTP/1.1"));
+        return Err(HandshakeError::Invalid(
+            "the opening handshake needs HTTP/1.1",
+        ));
     }
     let headers = &parts.headers;
     let mut versions = headers.get_all(header::SEC_WEBSOCKET_VERSION).iter();

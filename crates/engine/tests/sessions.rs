@@ -26,7 +26,11 @@ async fn server_closed_polling_session_is_freed_after_close_timeout() {
     socket.close();
     assert_eq!(server.disconnect_of(sid).await, CloseReason::ForcedClose);
     while server.engine.session_count() > 0 {
-        assert!(t0.elapsed() <= close_timeout + Duration::from_millis(50), "{:?}", t0.elapsed());
+        assert!(
+            t0.elapsed() <= close_timeout + Duration::from_millis(50),
+            "{:?}",
+            t0.elapsed()
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(t0.elapsed() >= close_timeout, "{:?}", t0.elapsed());

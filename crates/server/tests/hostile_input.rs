@@ -68,14 +68,18 @@ async fn until_closed(addr: SocketAddr, bytes: &[u8], case: &str) -> String {
 async fn read_to_close(s: &mut TcpStream, case: &str) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
-    within(5, &format!("the server to close the connection ({case})"), async {
-        loop {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => out.extend_from_slice(&buf[..n]),
+    within(
+        5,
+        &format!("the server to close the connection ({case})"),
+        async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                }
             }
-        }
-    })
+        },
+    )
     .await;
     String::from_utf8_lossy(&out).into_owned()
 }
@@ -139,7 +143,10 @@ async fn http_framing_errors_are_400_and_close() {
             "Content-Length past u64",
             "Content-Length: 99999999999999999999999\r\n\r\n40",
         ),
-        ("Transfer-Encoding gzip", "Transfer-Encoding: gzip\r\n\r\n40"),
+        (
+            "Transfer-Encoding gzip",
+            "Transfer-Encoding: gzip\r\n\r\n40",
+        ),
         (
             "chunked twice in one Transfer-Encoding",
             "Transfer-Encoding: chunked, chunked\r\n\r\n2\r\n40\r\n0\r\n\r\n",
@@ -158,7 +165,10 @@ async fn http_framing_errors_are_400_and_close() {
         ),
     ];
     for (case, rest) in cases {
-        for on_session in [false, true] {
+        // A bad chunk is only seen when the body is read: a handshake GET never reads it.
+        let in_body = case.starts_with("invalid chunk") || case.starts_with("chunk size");
+        let variants: &[bool] = if in_body { &[true] } else { &[false, true] };
+        for &on_session in variants {
             // A handshake GET that hyper let through would be answered 200; a POST on a
             // session, 200 `ok` or the engine's JSON 400 on a connection kept open.
             let (method, path) = if on_session {
@@ -171,7 +181,11 @@ async fn http_framing_errors_are_400_and_close() {
             );
             let label = format!("{case} ({method})");
             let out = until_closed(server.addr, raw.as_bytes(), &label).await;
-            assert_eq!(status_line(&out), "HTTP/1.1 400 Bad Request", "{label}: {out}");
+            assert_eq!(
+                status_line(&out),
+                "HTTP/1.1 400 Bad Request",
+                "{label}: {out}"
+            );
             fresh.check(&label).await;
         }
     }
@@ -192,8 +206,14 @@ async fn identical_content_lengths_are_one() {
     let out = until_closed(server.addr, raw.as_bytes(), "two equal Content-Length").await;
     let answers: Vec<&str> = out.split("HTTP/1.1 ").skip(1).collect();
     assert_eq!(answers.len(), 2, "{out}");
-    assert!(answers[0].starts_with("200 OK") && answers[0].ends_with("\r\n\r\nok"), "{out}");
-    assert!(answers[1].starts_with("200 OK") && answers[1].contains("\r\n\r\n40{\"sid\":"), "{out}");
+    assert!(
+        answers[0].starts_with("200 OK") && answers[0].ends_with("\r\n\r\nok"),
+        "{out}"
+    );
+    assert!(
+        answers[1].starts_with("200 OK") && answers[1].contains("\r\n\r\n40{\"sid\":"),
+        "{out}"
+    );
     fresh.check("two equal Content-Length").await;
 }
 
@@ -225,7 +245,11 @@ async fn content_length_with_transfer_encoding_closes_the_connection() {
         let out = until_closed(server.addr, raw.as_bytes(), case).await;
         assert_eq!(status_line(&out), "HTTP/1.1 200 OK", "{case}: {out}");
         assert_eq!(header(&out, "connection"), Some("close"), "{case}: {out}");
-        assert_eq!(out.matches("HTTP/1.1 ").count(), 1, "{case}: smuggled request answered: {out}");
+        assert_eq!(
+            out.matches("HTTP/1.1 ").count(),
+            1,
+            "{case}: smuggled request answered: {out}"
+        );
         assert_eq!(body(&out), "ok", "{case}");
         fresh.check(case).await;
     }
@@ -260,7 +284,11 @@ async fn stalled_request_body_is_timed_out() {
             polling_url(&sid)
         );
         let out = until_closed(server.addr, raw.as_bytes(), case).await;
-        assert_eq!(status_line(&out), "HTTP/1.1 408 Request Timeout", "{case}: {out}");
+        assert_eq!(
+            status_line(&out),
+            "HTTP/1.1 408 Request Timeout",
+            "{case}: {out}"
+        );
         // The session is closed too.
         let res = http::get(server.addr, &polling_url(&sid)).await;
         assert_eq!(res.status, 400, "{case}");
@@ -339,10 +367,22 @@ async fn websocket_handshake_is_strict() {
     let key = format!("Sec-WebSocket-Key: {KEY}\r\n");
     let v13 = "Sec-WebSocket-Version: 13\r\n";
     let cases: Vec<(&str, String, u16)> = vec![
-        ("version 8", format!("Sec-WebSocket-Version: 8\r\n{key}"), 426),
-        ("version 14", format!("Sec-WebSocket-Version: 14\r\n{key}"), 426),
+        (
+            "version 8",
+            format!("Sec-WebSocket-Version: 8\r\n{key}"),
+            426,
+        ),
+        (
+            "version 14",
+            format!("Sec-WebSocket-Version: 14\r\n{key}"),
+            426,
+        ),
         ("no version", key.clone(), 426),
-        ("empty version", format!("Sec-WebSocket-Version: \r\n{key}"), 426),
+        (
+            "empty version",
+            format!("Sec-WebSocket-Version: \r\n{key}"),
+            426,
+        ),
         (
             "version list",
             format!("Sec-WebSocket-Version: 13, 8\r\n{key}"),
@@ -353,9 +393,21 @@ async fn websocket_handshake_is_strict() {
             format!("Sec-WebSocket-Version: 13\r\nSec-WebSocket-Version: 13\r\n{key}"),
             426,
         ),
-        ("version 013", format!("Sec-WebSocket-Version: 013\r\n{key}"), 426),
-        ("key not base64", format!("{v13}Sec-WebSocket-Key: !!!!!!!!!!!!!!!!!!!!!!==\r\n"), 400),
-        ("key of 3 bytes", format!("{v13}Sec-WebSocket-Key: YWJj\r\n"), 400),
+        (
+            "version 013",
+            format!("Sec-WebSocket-Version: 013\r\n{key}"),
+            426,
+        ),
+        (
+            "key not base64",
+            format!("{v13}Sec-WebSocket-Key: !!!!!!!!!!!!!!!!!!!!!!==\r\n"),
+            400,
+        ),
+        (
+            "key of 3 bytes",
+            format!("{v13}Sec-WebSocket-Key: YWJj\r\n"),
+            400,
+        ),
         (
             "key of 15 bytes",
             format!("{v13}Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAA\r\n"),
@@ -389,7 +441,10 @@ async fn websocket_handshake_is_strict() {
             let raw = upgrade_request(&path, headers);
             let out = until_closed(server.addr, raw.as_bytes(), &label).await;
             let line = status_line(&out);
-            assert!(line.starts_with(&format!("HTTP/1.1 {status} ")), "{label}: {out}");
+            assert!(
+                line.starts_with(&format!("HTTP/1.1 {status} ")),
+                "{label}: {out}"
+            );
             if *status == 426 {
                 assert_eq!(header(&out, "sec-websocket-version"), Some("13"), "{label}");
             }
@@ -491,15 +546,19 @@ impl RawFrames {
             }
         })
         .await;
-        within(5, &format!("the TCP close after the close frame ({case})"), async {
-            loop {
-                match self.frame().await {
-                    None => return,
-                    Some((8, _)) => panic!("{case}: a second close frame"),
-                    Some(_) => continue,
+        within(
+            5,
+            &format!("the TCP close after the close frame ({case})"),
+            async {
+                loop {
+                    match self.frame().await {
+                        None => return,
+                        Some((8, _)) => panic!("{case}: a second close frame"),
+                        Some(_) => continue,
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
     }
 }
@@ -562,7 +621,9 @@ async fn close_codes() {
         c.expect_close(1002, &case).await;
         fresh.check(&case).await;
     }
-    for code in [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999] {
+    for code in [
+        1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999,
+    ] {
         let case = format!("close code {code}");
         let mut c = RawFrames::open(server.addr).await;
         c.send(&masked(0x88, &close_payload(code, "ok ✓".as_bytes())))
@@ -591,10 +652,18 @@ async fn protocol_violations_end_with_a_close_frame() {
     let unmasked_text = vec![0x81, 0x02, b'4', b'x'];
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
         ("close reason of one byte", masked(0x88, &[3]), 1002),
-        ("close frame over 125 bytes", masked(0x88, &close_payload(1000, &[b'a'; 130])), 1002),
+        (
+            "close frame over 125 bytes",
+            masked(0x88, &close_payload(1000, &[b'a'; 130])),
+            1002,
+        ),
         // Reported as invalid data by tungstenite, which does not tell a close reason from
         // a text message: 1007 rather than the 1002 of RFC 6455 section 7.1.6's "fail".
-        ("close reason not UTF-8", masked(0x88, &close_payload(1000, b"\xff\xfe")), 1007),
+        (
+            "close reason not UTF-8",
+            masked(0x88, &close_payload(1000, b"\xff\xfe")),
+            1007,
+        ),
         ("RSV1 without an extension", masked(0xC1, b"4x"), 1002),
         ("RSV2 and RSV3", masked(0xB1, b"4x"), 1002),
         ("unmasked frame", unmasked_text, 1002),
@@ -602,17 +671,35 @@ async fn protocol_violations_end_with_a_close_frame() {
         ("reserved control opcode 11", masked(0x8B, b""), 1002),
         ("fragmented ping", masked(0x09, b""), 1002),
         ("ping over 125 bytes", masked(0x89, &[0; 126]), 1002),
-        ("continuation with nothing to continue", masked(0x80, b"4x"), 1002),
-        ("new message inside a fragmented one", [masked(0x01, b"4a"), masked(0x81, b"b")].concat(), 1002),
+        (
+            "continuation with nothing to continue",
+            masked(0x80, b"4x"),
+            1002,
+        ),
+        (
+            "new message inside a fragmented one",
+            [masked(0x01, b"4a"), masked(0x81, b"b")].concat(),
+            1002,
+        ),
         ("text not UTF-8", masked(0x81, b"4\xc3\x28"), 1007),
-        ("fragmented text not UTF-8", [masked(0x01, b"4\xc3"), masked(0x80, b"\x28")].concat(), 1007),
+        (
+            "fragmented text not UTF-8",
+            [masked(0x01, b"4\xc3"), masked(0x80, b"\x28")].concat(),
+            1007,
+        ),
         ("message over max_payload", masked(0x82, &[0; 1001]), 1009),
         (
             "frame length past any limit",
-            vec![0x82, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4],
+            vec![
+                0x82, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4,
+            ],
             1009,
         ),
-        ("fragments over max_payload", [masked(0x02, &[0; 600]), masked(0x80, &[0; 600])].concat(), 1009),
+        (
+            "fragments over max_payload",
+            [masked(0x02, &[0; 600]), masked(0x80, &[0; 600])].concat(),
+            1009,
+        ),
     ];
     for (case, bytes, code) in &cases {
         let mut c = RawFrames::open(server.addr).await;
@@ -685,7 +772,10 @@ async fn socket_io_header_numbers_are_canonical() {
         ("ack id +1", vec![t(r#"2+1["echo","x"]"#)]),
         ("ack id -1", vec![t(r#"2-1["echo","x"]"#)]),
         ("ack id 2^53", vec![t(r#"29007199254740992["echo","x"]"#)]),
-        ("ack id 2^64", vec![t(r#"218446744073709551616["echo","x"]"#)]),
+        (
+            "ack id 2^64",
+            vec![t(r#"218446744073709551616["echo","x"]"#)],
+        ),
         (
             "attachment count 01",
             vec![t(&format!(r#"501-["echo",{ph0}]"#)), b(&[1])],
@@ -761,17 +851,33 @@ async fn closed_sessions_are_unknown() {
         let url = polling_url(&sid);
         let res = http::get(addr, &url).await;
         assert_eq!(res.status, 400, "{case}: GET");
-        assert_eq!(res.text(), r#"{"code":1,"message":"Session ID unknown"}"#, "{case}");
+        assert_eq!(
+            res.text(),
+            r#"{"code":1,"message":"Session ID unknown"}"#,
+            "{case}"
+        );
         let res = http::post(addr, &url, "40").await;
         assert_eq!(res.status, 400, "{case}: POST");
-        assert_eq!(res.text(), r#"{"code":1,"message":"Session ID unknown"}"#, "{case}");
+        assert_eq!(
+            res.text(),
+            r#"{"code":1,"message":"Session ID unknown"}"#,
+            "{case}"
+        );
         let raw = upgrade_request(
             &format!("/socket.io/?EIO=4&transport=websocket&sid={sid}"),
             &format!("Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n"),
         );
         let out = until_closed(addr, raw.as_bytes(), case).await;
-        assert_eq!(status_line(&out), "HTTP/1.1 400 Bad Request", "{case}: {out}");
-        assert_eq!(body(&out), r#"{"code":1,"message":"Session ID unknown"}"#, "{case}");
+        assert_eq!(
+            status_line(&out),
+            "HTTP/1.1 400 Bad Request",
+            "{case}: {out}"
+        );
+        assert_eq!(
+            body(&out),
+            r#"{"code":1,"message":"Session ID unknown"}"#,
+            "{case}"
+        );
     };
 
     // Closed by the client: `1` posted.
@@ -790,7 +896,9 @@ async fn closed_sessions_are_unknown() {
     let sid = open["sid"].as_str().unwrap().to_owned();
     ws.close(None).await.unwrap();
     server
-        .wait_until("the WebSocket session gone", |io| io.connection_count() == 0)
+        .wait_until("the WebSocket session gone", |io| {
+            io.connection_count() == 0
+        })
         .await;
     unknown("closed by the client over WebSocket", sid).await;
     fresh.check("closed by the client over WebSocket").await;
