@@ -122,6 +122,24 @@ impl TestServer {
         .await
     }
 
+    /// Waits (at most 5 s, checking every millisecond) until `cond` holds.
+    pub async fn until(&self, what: &str, mut cond: impl FnMut(&Engine<Recorder>) -> bool) {
+        ferrio_testkit::within(5, what, async {
+            while !cond(&self.engine) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+    }
+
+    /// Waits until the driver of `sid` holds a polling GET.
+    pub async fn until_poll_waiting(&self, sid: Sid) {
+        self.until("the GET to be held", |e| {
+            e.socket(sid).is_some_and(|s| s.is_poll_waiting())
+        })
+        .await
+    }
+
     /// Waits until the session `sid` is reported closed, and returns the reason.
     pub async fn disconnect_of(&mut self, sid: Sid) -> CloseReason {
         match self
