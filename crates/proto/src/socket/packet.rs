@@ -9,7 +9,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::args::{Args, write_args};
-use super::binary::{Attachments, placeholder_index};
+use super::binary::{Attachments, Placeholder, placeholder};
 
 /// The largest ack id accepted or produced: 2^53 − 1, the largest integer JavaScript
 /// represents exactly.
@@ -546,15 +546,11 @@ impl Decoder {
 
 fn check_placeholders(v: &Value, count: usize) -> Result<(), Error> {
     match v {
-        Value::Object(map) => {
-            if map.contains_key("_placeholder") {
-                return match placeholder_index(map) {
-                    Some(n) if (n as usize) < count => Ok(()),
-                    _ => Err(Error::InvalidPlaceholder),
-                };
-            }
-            map.values().try_for_each(|v| check_placeholders(v, count))
-        }
+        Value::Object(map) => match placeholder(map) {
+            Placeholder::Index(n) if n < count as u64 => Ok(()),
+            Placeholder::Index(_) | Placeholder::Invalid => Err(Error::InvalidPlaceholder),
+            Placeholder::No => map.values().try_for_each(|v| check_placeholders(v, count)),
+        },
         Value::Array(items) => items.iter().try_for_each(|v| check_placeholders(v, count)),
         _ => Ok(()),
     }

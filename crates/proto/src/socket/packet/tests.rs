@@ -491,3 +491,46 @@ fn enum_variants_as_one_argument() {
     let e = encode_event("/", None, "e", &E::S { a: 3 }).unwrap();
     assert_eq!(e.text, Bytes::from_static(br#"42["e",{"S":{"a":3}}]"#));
 }
+
+/// Found by the `binary_placeholders` fuzz target: without serde_json's `float_roundtrip`,
+/// some floats read back one unit in the last place off what was sent.
+#[test]
+fn floats_survive_a_round_trip_exactly() {
+    let x = f64::from_bits(2120069961118122085);
+    let encoded = encode_event("/", None, "ev", &x).unwrap();
+    let p = Decoder::default()
+        .handle_text(encoded.text.slice(1..))
+        .unwrap()
+        .unwrap();
+    let PacketData::Event { args, .. } = p.data else {
+        panic!("not an event");
+    };
+    assert_eq!(args.deserialize::<f64>().unwrap().to_bits(), x.to_bits());
+    let v: Value = serde_json::from_slice(&encoded.text[2..]).unwrap();
+    assert_eq!(v[1].as_f64().unwrap().to_bits(), x.to_bits());
+}
+
+/// As `socket.io-parser`: `_placeholder: true` makes a placeholder (extra keys or not), any
+/// other `_placeholder` value is data (found by the `binary_placeholders` fuzz target: such
+/// objects were refused by the decoder but read as data by the deserialiser).
+#[test]
+fn placeholder_rule_matches_socket_io_parser() {
+    let mut d = Decoder::default();
+    assert_eq!(
+        d.handle_text(Bytes::from_static(
+            br#"51-["x",{"_placeholder":false,"num":0},{"_placeholder":true,"num":0,"y":1}]"#
+        )),
+        Ok(None)
+    );
+    let p = d.handle_binary(Bytes::from_static(&[9])).unwrap().unwrap();
+    let PacketData::Event { args, .. } = p.data else {
+        panic!("not an event");
+    };
+    let (data, bin): (Value, Bytes) = args.deserialize().unwrap();
+    assert_eq!(data, serde_json::json!({"_placeholder": false, "num": 0}));
+    assert_eq!(bin.as_ref(), &[9]);
+    assert_eq!(
+        decode(r#"51-["x",{"_placeholder":true}]"#),
+        Err(Error::InvalidPlaceholder)
+    );
+}
