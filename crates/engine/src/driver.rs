@@ -447,10 +447,18 @@ impl<H: EngineHandler> Driver<H> {
     }
 
     fn poll_timer(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-        let deadline = match (self.session.poll_timeout(), self.linger_until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let handler_deadline = self
+            .state
+            .as_ref()
+            .and_then(|state| self.engine.handler().poll_timeout(state));
+        let deadline = [
+            self.session.poll_timeout(),
+            self.linger_until,
+            handler_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let Some(deadline) = deadline else {
             return false;
         };
@@ -461,6 +469,13 @@ impl<H: EngineHandler> Driver<H> {
         if self.timer.as_mut().poll(cx).is_ready() {
             let at = now.max(deadline.into_std());
             self.session.handle_timeout(at);
+            if handler_deadline.is_some_and(|d| d <= at)
+                && let Some(state) = self.state.as_mut()
+            {
+                self.engine
+                    .handler()
+                    .handle_timeout(state, &self.socket, at);
+            }
             if self.linger_until.is_some_and(|l| at >= l) {
                 // The wait for a last poll is over (it is not started again: `is_done`).
                 self.linger_expired = true;

@@ -932,3 +932,51 @@ async fn closed_sessions_are_unknown() {
     unknown("closed by the ping timeout", sid).await;
     fresh.check("closed by the ping timeout").await;
 }
+
+/// A binary packet whose attachments stop coming is dropped `attachment_timeout` after the
+/// last part (and counted by the decoder): the connection goes on, and an attachment that
+/// arrives later is a protocol error. On tokio's paused clock (so no fresh Node client here:
+/// its timers would not run on that clock); the long heartbeat keeps pings out of the way.
+#[tokio::test(start_paused = true)]
+async fn withheld_attachments_are_dropped_after_the_attachment_timeout() {
+    let mut config = SocketIoConfig::default();
+    config.decode_limits.attachment_timeout = Duration::from_millis(100);
+    let io = builder_with(config)
+        .ping_interval(Duration::from_secs(60))
+        .ping_timeout(Duration::from_secs(60))
+        .build();
+    io.ns("/", async |socket: SocketRef| {
+        socket.on("echo", async |socket: SocketRef, args: Args| {
+            socket.emit("echo", &args).unwrap();
+        });
+    });
+    let server = Server::start(io);
+    let two = r#"52-["echo",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#;
+
+    let mut ws = RawWs::open(server.addr).await;
+    ws.join().await;
+    ws.send(&t(two)).await;
+    // Each attachment restarts the wait: 90 ms, then 90 ms more, still in time.
+    tokio::time::sleep(Duration::from_millis(90)).await;
+    ws.send(&b(&[1])).await;
+    tokio::time::sleep(Duration::from_millis(90)).await;
+    ws.send(&b(&[2])).await;
+    assert_eq!(
+        ws.recv().await,
+        r#"52-["echo",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#
+    );
+    for want in [[1u8], [2]] {
+        let got = within(5, "an attachment", ferrio_testkit::ws::read(&mut ws.0)).await;
+        assert_eq!(got, ferrio_testkit::ws::Read::Binary(want.to_vec().into()));
+    }
+    // Now only one of the two comes, then nothing for longer than the timeout.
+    ws.send(&t(two)).await;
+    ws.send(&b(&[1])).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // The partial packet is gone: a text packet is fine again (while attachments are awaited
+    // it would close the connection).
+    ws.echo("after the dropped packet").await;
+    // The missing attachment arriving now belongs to nothing: the connection is closed.
+    ws.send(&b(&[2])).await;
+    ws.closed("a late attachment").await;
+}

@@ -18,14 +18,15 @@ const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 /// Longest a case may take before it is given up.
 const CASE_TIMEOUT: Duration = Duration::from_secs(120);
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let base = args.next().ok_or("usage: autobahn-client <ws://host:port> [agent]")?;
+    let base = args
+        .next()
+        .ok_or("usage: autobahn-client <ws://host:port> [agent]")?;
     let agent = args.next().unwrap_or_else(|| "ferrio-client".to_owned());
 
     let mut ws = connect(&format!("{base}/getCaseCount")).await?;
