@@ -113,34 +113,14 @@ async fn client_close_answers_pending_get_with_noop() {
     config.session.ping_interval = Duration::from_secs(30);
     let mut server = start(config).await;
     let sid = server.handshake().await;
-    let mut get = raw_get(server.addr, &server.url(sid)).await;
-    server.until_poll_waiting(sid).await;
+    let get = server.held_get(sid).await;
     let res = http::post(server.addr, &server.url(sid), "1").await;
     assert_eq!(res.status, 200);
-    let answer = within(5, "pending GET", read_all(&mut get)).await;
-    assert!(
-        answer.starts_with("HTTP/1.1 200") && answer.ends_with("\r\n\r\n6"),
-        "{answer}"
-    );
+    assert_eq!(common::answer(get).await, "6");
     assert_eq!(server.disconnect_of(sid).await, CloseReason::TransportClose);
     let res = http::get(server.addr, &server.url(sid)).await;
     assert_eq!(res.status, 400);
     assert_eq!(res.text(), r#"{"code":1,"message":"Session ID unknown"}"#);
-}
-
-async fn raw_get(addr: std::net::SocketAddr, url: &str) -> tokio::net::TcpStream {
-    use tokio::io::AsyncWriteExt;
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET {url} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    s
-}
-
-async fn read_all(s: &mut tokio::net::TcpStream) -> String {
-    use tokio::io::AsyncReadExt;
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out).await;
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[tokio::test]
@@ -178,8 +158,7 @@ async fn aborted_get_closes_the_session() {
     config.session.ping_interval = Duration::from_secs(30);
     let mut server = start(config).await;
     let sid = server.handshake().await;
-    let get = raw_get(server.addr, &server.url(sid)).await;
-    server.until_poll_waiting(sid).await;
+    let get = server.held_get(sid).await;
     drop(get);
     let reason = server.disconnect_of(sid).await;
     assert_eq!(

@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{fast_config, start};
+// `client_close_answers_pending_get_with_noop` (polling.rs) is the client-close case.
 use ferrio_engine::{CloseReason, Frame};
 use ferrio_testkit::http;
 use tokio::time::Instant;
@@ -39,32 +40,6 @@ async fn server_closed_polling_session_is_freed_after_close_timeout() {
     assert_eq!(res.text(), r#"{"code":1,"message":"Session ID unknown"}"#);
 }
 
-/// Sends a GET on a raw connection and returns it; read the answer with [`answer`].
-async fn held_get(server: &common::TestServer, sid: ferrio_engine::Sid) -> tokio::net::TcpStream {
-    use tokio::io::AsyncWriteExt;
-    let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let req = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        server.url(sid),
-        server.addr
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    server.until_poll_waiting(sid).await;
-    s
-}
-
-/// The body of the answer on a connection from [`held_get`].
-async fn answer(mut s: tokio::net::TcpStream) -> String {
-    use tokio::io::AsyncReadExt;
-    let mut out = Vec::new();
-    ferrio_testkit::within(5, "the held GET's answer", s.read_to_end(&mut out))
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    text.split_once("\r\n\r\n").unwrap().1.to_owned()
-}
-
 async fn assert_unknown(server: &common::TestServer, sid: ferrio_engine::Sid) {
     for res in [
         http::get(server.addr, &server.url(sid)).await,
@@ -83,10 +58,10 @@ async fn error_answers_the_held_poll_then_the_sid_is_unknown() {
     config.session.ping_interval = Duration::from_secs(30);
     let mut server = start(config).await;
     let sid = server.handshake().await;
-    let get = held_get(&server, sid).await;
+    let get = server.held_get(sid).await;
     let res = http::post(server.addr, &server.url(sid), "abc").await;
     assert_eq!(res.status, 400);
-    assert_eq!(answer(get).await, "1");
+    assert_eq!(common::answer(get).await, "1");
     assert_eq!(server.disconnect_of(sid).await, CloseReason::ParseError);
     assert_unknown(&server, sid).await;
 }
@@ -102,26 +77,10 @@ async fn ping_timeout_answers_the_held_poll_then_the_sid_is_unknown() {
     let res = http::get(server.addr, &server.url(sid)).await;
     assert_eq!(res.text(), "2");
     let ping = Instant::now();
-    let get = held_get(&server, sid).await;
-    assert_eq!(answer(get).await, "1");
+    let get = server.held_get(sid).await;
+    assert_eq!(common::answer(get).await, "1");
     assert_eq!(ping.elapsed(), timeout);
     assert_eq!(server.disconnect_of(sid).await, CloseReason::PingTimeout);
-    assert_unknown(&server, sid).await;
-}
-
-/// Closed by the client (`1` posted): the held GET gets the noop; a poll sent after the close
-/// is not answered from the closed session any more (it used to get the noop for 1 s).
-#[tokio::test]
-async fn client_close_answers_only_the_held_poll() {
-    let mut config = fast_config();
-    config.session.ping_interval = Duration::from_secs(30);
-    let mut server = start(config).await;
-    let sid = server.handshake().await;
-    let get = held_get(&server, sid).await;
-    let res = http::post(server.addr, &server.url(sid), "1").await;
-    assert_eq!(res.status, 200);
-    assert_eq!(answer(get).await, "6");
-    assert_eq!(server.disconnect_of(sid).await, CloseReason::TransportClose);
     assert_unknown(&server, sid).await;
 }
 
