@@ -42,7 +42,10 @@ struct Fresh(NodeProcess);
 
 impl Fresh {
     fn start(server: &Server) -> Fresh {
-        Fresh(NodeProcess::spawn_interactive("sio/fresh.mjs", &[&server.url]))
+        Fresh(NodeProcess::spawn_interactive(
+            "sio/fresh.mjs",
+            &[&server.url],
+        ))
     }
 
     /// After `case`: both transports still connect and get their answer.
