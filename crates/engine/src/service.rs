@@ -685,6 +685,60 @@ mod tests {
         assert!(same_origin("http://[::1]:3000", &host("[::1]:3000")));
     }
 
+    /// A body fed from a channel, one frame per message.
+    struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
+
+    impl Body for ChannelBody {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+            self.0
+                .poll_recv(cx)
+                .map(|b| b.map(|b| Ok(http_body::Frame::data(b))))
+        }
+    }
+
+    /// The body timeout bounds each wait for data, not the whole body: a slow upload that
+    /// keeps sending is read to the end, one that stops is cut (paused clock).
+    #[tokio::test(start_paused = true)]
+    async fn body_timeout_is_per_wait() {
+        let timeout = Duration::from_millis(100);
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            for _ in 0..5 {
+                tokio::time::sleep(Duration::from_millis(80)).await;
+                tx.send(Bytes::from_static(b"ab")).await.unwrap();
+            }
+        });
+        let started = tokio::time::Instant::now();
+        let body = read_body(ChannelBody(rx), 1000, timeout).await;
+        assert_eq!(body.ok().as_deref(), Some(&b"abababababab"[..10]));
+        assert_eq!(started.elapsed(), Duration::from_millis(400));
+
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        tx.send(Bytes::from_static(b"ab")).await.unwrap();
+        let started = tokio::time::Instant::now();
+        assert!(matches!(
+            read_body(ChannelBody(rx), 1000, timeout).await,
+            Err(ReadError::Stalled)
+        ));
+        assert_eq!(started.elapsed(), timeout);
+        drop(tx);
+
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        tx.send(Bytes::from(vec![b'x'; 600])).await.unwrap();
+        tx.send(Bytes::from(vec![b'x'; 600])).await.unwrap();
+        drop(tx);
+        assert!(matches!(
+            read_body(ChannelBody(rx), 1000, timeout).await,
+            Err(ReadError::TooLarge)
+        ));
+    }
+
     #[test]
     fn query_is_decoded_and_other_names_ignored() {
         let q = Query::parse("EIO=4&transport=polling&sid=a%5Fb&t=x&__proto__=1&constructor=2")
