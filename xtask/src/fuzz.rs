@@ -13,12 +13,14 @@ use std::process::{Command, Stdio};
 
 use crate::util::{Step, cargo, root, run};
 
-/// Each target with the name of its step.
-const TARGETS: [(&str, &str); 4] = [
-    ("engine_packet", "fuzz engine_packet"),
-    ("engine_payload", "fuzz engine_payload"),
-    ("engine_session", "fuzz engine_session"),
-    ("socket_packet", "fuzz socket_packet"),
+/// Each target with the name of its step and its dictionary (`fuzz/<dict>.dict`).
+const TARGETS: [(&str, &str, &str); 6] = [
+    ("engine_packet", "fuzz engine_packet", "engine"),
+    ("engine_payload", "fuzz engine_payload", "engine"),
+    ("engine_session", "fuzz engine_session", "engine"),
+    ("client_session", "fuzz client_session", "engine"),
+    ("socket_packet", "fuzz socket_packet", "socket"),
+    ("binary_placeholders", "fuzz binary_placeholders", "socket"),
 ];
 
 /// Seconds per target when `FERRIO_FUZZ_SECONDS` is not set.
@@ -41,11 +43,7 @@ pub fn smoke() -> Result<(), String> {
 
     let fuzz = root().join("fuzz");
     let max_time = format!("-max_total_time={seconds}");
-    let dict_for = |target: &str| {
-        let family = target.split('_').next().unwrap_or("engine");
-        format!("-dict={}", fuzz.join(format!("{family}.dict")).display())
-    };
-    for (target, step) in TARGETS {
+    for (target, step, dict) in TARGETS {
         let corpus = fuzz.join("corpus").join(target);
         std::fs::create_dir_all(&corpus)
             .map_err(|e| format!("cannot create {}: {e}", corpus.display()))?;
@@ -56,7 +54,7 @@ pub fn smoke() -> Result<(), String> {
         if seeds.is_dir() {
             cmd.arg(&seeds);
         }
-        let dict = dict_for(target);
+        let dict = format!("-dict={}", fuzz.join(format!("{dict}.dict")).display());
         cmd.args(["--", &max_time, "-rss_limit_mb=2048", &dict]);
         run(Step::new(step, cmd)).map_err(|e| {
             format!(

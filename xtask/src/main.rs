@@ -1,7 +1,8 @@
 //! Ferrio's task runner. `cargo xtask test` runs every check and test, installing what it needs
 //! first; `cargo xtask ci` is the same (what `.ci/run` calls); `cargo xtask chat [args]` starts
-//! the chat app.
+//! the chat app; `cargo xtask autobahn [--update]` runs the Autobahn|Testsuite alone.
 
+mod autobahn;
 mod chat;
 mod fuzz;
 mod util;
@@ -15,10 +16,13 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") | Some("ci") => test(),
         Some("fuzz-smoke") => fuzz::smoke(),
+        Some("autobahn") => autobahn::run_all(args.get(1).is_some_and(|a| a == "--update")),
         Some("npm") => npm_ci(),
         Some("chat") => chat::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|ci|chat [args]|fuzz-smoke|npm>");
+            eprintln!(
+                "usage: cargo xtask <test|ci|chat [args]|fuzz-smoke|autobahn [--update]|npm>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -53,6 +57,7 @@ fn test() -> Result<(), String> {
         "tests",
         cargo(["test", "--workspace", "--all-features"]),
     ))?;
+    autobahn::run_all(false)?;
     fuzz::smoke()?;
     Ok(())
 }

@@ -39,6 +39,11 @@ pub struct EngineConfig {
     /// its last packets (the JS client polls again at once), and for a WebSocket close to
     /// complete. Default 2 s.
     pub close_timeout: Duration,
+    /// How long the body of a polling POST may take to arrive once its headers are in (the
+    /// headers have their own 30 s in [`crate::serve`]). Past it the request is answered
+    /// `408`, the connection is closed and so is the session (`transport error`). Default
+    /// 30 s.
+    pub body_read_timeout: Duration,
 }
 
 impl Default for EngineConfig {
@@ -54,6 +59,7 @@ impl Default for EngineConfig {
             ws_max_write_buffer_size: 4 * 1024 * 1024,
             max_sessions: 1_000_000,
             close_timeout: Duration::from_secs(2),
+            body_read_timeout: Duration::from_secs(30),
         }
     }
 }

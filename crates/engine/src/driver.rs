@@ -32,8 +32,7 @@ pub(crate) enum Cmd {
     Probe(Box<WsStream>),
 }
 
-/// How long a session closed during an upgrade, or by the client's `1`, waits for a last
-/// poll (one sent together with the close).
+/// How long a session closed by the server during an upgrade waits for a last poll.
 const SHORT_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Where the answer to a polling POST goes.
@@ -59,6 +58,8 @@ pub(crate) struct Driver<H: EngineHandler> {
     pending_get: Option<oneshot::Sender<Result<Encoder, HttpError>>>,
     /// After a server-side close on polling: wait this long for a GET to deliver the rest.
     linger_until: Option<Instant>,
+    /// `linger_until` has passed.
+    linger_expired: bool,
     /// The handler's state; taken when the session closes.
     state: Option<H::Session>,
     /// The session closed while a WebSocket probe was attached.
@@ -93,6 +94,7 @@ impl<H: EngineHandler> Driver<H> {
             probe_dirty: false,
             pending_get: None,
             linger_until: None,
+            linger_expired: false,
             state: None,
             post_reply: None,
             closed_during_upgrade: false,
@@ -117,7 +119,7 @@ impl<H: EngineHandler> Driver<H> {
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         for _ in 0..BUDGET {
-            let now = Instant::now();
+            let now = clock_now();
             let mut progress = false;
             // A deadline that has passed is applied before any request is looked at, so that
             // a poll arriving just after a missed pong finds the session gone, as on Node,
@@ -136,9 +138,11 @@ impl<H: EngineHandler> Driver<H> {
             progress |= self.dispatch_events(cx);
             progress |= self.poll_write(cx);
             if self.session.closed().is_some() && self.is_done(now) {
+                self.socket.set_poll_waiting(false);
                 return Poll::Ready(());
             }
             if !progress {
+                self.socket.set_poll_waiting(self.pending_get.is_some());
                 return Poll::Pending;
             }
         }
@@ -443,10 +447,18 @@ impl<H: EngineHandler> Driver<H> {
     }
 
     fn poll_timer(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-        let deadline = match (self.session.poll_timeout(), self.linger_until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let handler_deadline = self
+            .state
+            .as_ref()
+            .and_then(|state| self.engine.handler().poll_timeout(state));
+        let deadline = [
+            self.session.poll_timeout(),
+            self.linger_until,
+            handler_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let Some(deadline) = deadline else {
             return false;
         };
@@ -455,9 +467,18 @@ impl<H: EngineHandler> Driver<H> {
             self.timer.as_mut().reset(deadline);
         }
         if self.timer.as_mut().poll(cx).is_ready() {
-            self.session.handle_timeout(now.max(deadline.into_std()));
-            if self.linger_until.is_some_and(|l| now >= l) {
-                self.linger_until = None;
+            let at = now.max(deadline.into_std());
+            self.session.handle_timeout(at);
+            if handler_deadline.is_some_and(|d| d <= at)
+                && let Some(state) = self.state.as_mut()
+            {
+                self.engine
+                    .handler()
+                    .handle_timeout(state, &self.socket, at);
+            }
+            if self.linger_until.is_some_and(|l| at >= l) {
+                // The wait for a last poll is over (it is not started again: `is_done`).
+                self.linger_expired = true;
                 self.pending_get = None;
             }
             return true;
@@ -561,26 +582,21 @@ impl<H: EngineHandler> Driver<H> {
     }
 
     /// Whether a poll that reaches a closed polling session still gets its last packets: after
-    /// a close by the server (`close()`, shutdown: the queue and `1`) or by the client (`1`
-    /// posted: the noop). After an error or a missed pong the session is gone, as on Node, and
-    /// the poll gets 400.
+    /// a close by the server (`close()`, shutdown: the queue and `1`). After a close by the
+    /// client (`1` posted), an error or a missed pong the session is gone, as on Node: only a
+    /// poll already waiting at the close is answered (the noop, or `1`), later ones get 400.
     fn delivers_after_close(&self) -> bool {
         self.ws.is_none()
             && self.session.transport() == TransportKind::Polling
             && self.session.has_output()
             && matches!(
                 self.session.closed(),
-                Some(
-                    CloseReason::ForcedClose
-                        | CloseReason::ServerShuttingDown
-                        | CloseReason::TransportClose
-                )
+                Some(CloseReason::ForcedClose | CloseReason::ServerShuttingDown)
             )
     }
 
     /// Whether the session waits for that poll: after a close by the server for
-    /// `close_timeout` (Node's polling transport waits for the next poll to drain its buffer),
-    /// after the client's `1` briefly, for a poll sent together with it.
+    /// `close_timeout` (Node's polling transport waits for the next poll to drain its buffer).
     fn lingers(&self) -> bool {
         self.delivers_after_close()
     }
@@ -593,11 +609,8 @@ impl<H: EngineHandler> Driver<H> {
         match self.linger_until {
             None => {
                 // Closed during an upgrade, the client either switched (and got the packets on
-                // the probe socket) or polls again at once after the failed probe; closed by
-                // the client, only a poll already on its way is expected.
-                let short = self.closed_during_upgrade
-                    || self.probe.is_some()
-                    || matches!(self.session.closed(), Some(CloseReason::TransportClose));
+                // the probe socket) or polls again at once after the failed probe.
+                let short = self.closed_during_upgrade || self.probe.is_some();
                 let wait = if short {
                     SHORT_LINGER.min(self.engine.config().close_timeout)
                 } else {
@@ -606,7 +619,7 @@ impl<H: EngineHandler> Driver<H> {
                 self.linger_until = Some(now + wait);
                 false
             }
-            Some(l) => now >= l,
+            Some(l) => self.linger_expired || now >= l,
         }
     }
 
@@ -630,13 +643,28 @@ impl<H: EngineHandler> Driver<H> {
             let timeout = self.engine.config().close_timeout;
             let _ = tokio::time::timeout(timeout, async move {
                 for f in rest {
-                    ws.feed(ws::to_message(f)).await?;
+                    // After the peer's close frame nothing more may be sent; the close below
+                    // still flushes the reply to it that tungstenite queued.
+                    if ws.feed(ws::to_message(f)).await.is_err() {
+                        break;
+                    }
                 }
-                ws.close(close).await
+                match close {
+                    // Ours, after a protocol violation: the close frame with its code.
+                    Some(frame) => ws.close(Some(frame)).await,
+                    // A close frame without a code, or, when the peer closed first, the reply
+                    // to its close frame that tungstenite queued (sending a new one would fail).
+                    None => SinkExt::close(&mut ws).await,
+                }
             })
             .await;
         }
     }
+}
+
+/// The time on tokio's clock (so that tests with a paused clock drive every deadline).
+pub(crate) fn clock_now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 fn noop() -> Encoder {

@@ -3,12 +3,11 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
 
 use ferrio_proto::engine::{CloseReason, Session, Sid, TransportKind, payload::Encoder};
 use tokio::sync::mpsc;
 
-use crate::driver::{Cmd, Driver};
+use crate::driver::{Cmd, Driver, clock_now};
 use crate::socket::{Control, Outgoing};
 use crate::ws::WsStream;
 use crate::{EngineConfig, EngineHandler, EngineSocket, Handshake};
@@ -111,7 +110,7 @@ impl<H: EngineHandler> Engine<H> {
         ws: Option<WsStream>,
     ) -> Option<Option<Encoder>> {
         let cfg = &self.shared.config;
-        let mut session = Session::new(sid, cfg.session.clone(), transport, Instant::now());
+        let mut session = Session::new(sid, cfg.session.clone(), transport, clock_now());
         let open = match transport {
             TransportKind::Polling => session.poll_payload(),
             TransportKind::WebSocket => None,

@@ -26,6 +26,10 @@ pub(crate) enum HttpError {
     MethodNotAllowed,
     /// 503: too many sessions.
     Unavailable,
+    /// 426 with `Sec-WebSocket-Version: 13`: a WebSocket version other than 13.
+    UpgradeRequired,
+    /// 408: the request body stalled past `EngineConfig::body_read_timeout`.
+    RequestTimeout,
 }
 
 impl HttpError {
@@ -69,6 +73,16 @@ impl HttpError {
                 Bytes::from_static(b"Too many sessions"),
                 "text/plain; charset=UTF-8",
             ),
+            HttpError::UpgradeRequired => (
+                StatusCode::UPGRADE_REQUIRED,
+                Bytes::from_static(b"Unsupported WebSocket version"),
+                "text/plain; charset=UTF-8",
+            ),
+            HttpError::RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                Bytes::from_static(b"Request body timed out"),
+                "text/plain; charset=UTF-8",
+            ),
         }
     }
 
@@ -77,8 +91,21 @@ impl HttpError {
         let (status, body, ctype) = self.status_and_body();
         let mut res = Response::new(EngineBody::full(body));
         *res.status_mut() = status;
-        res.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+        let h = res.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+        match self {
+            HttpError::UpgradeRequired => {
+                h.insert(
+                    header::SEC_WEBSOCKET_VERSION,
+                    HeaderValue::from_static("13"),
+                );
+                h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            HttpError::RequestTimeout => {
+                h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
+        }
         res
     }
 }

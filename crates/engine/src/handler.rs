@@ -1,6 +1,7 @@
 //! The interface between the Engine.IO server and the layer above it.
 
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use ferrio_proto::engine::{CloseReason, Message};
 
@@ -26,6 +27,21 @@ pub trait EngineHandler: Send + Sync + 'static {
     fn poll_ready(&self, session: &mut Self::Session, cx: &mut Context<'_>) -> Poll<()> {
         let _ = (session, cx);
         Poll::Ready(())
+    }
+
+    /// When the handler wants [`handle_timeout`](EngineHandler::handle_timeout) called next
+    /// (a deadline of its own, e.g. for a packet's missing parts), on tokio's clock
+    /// (`tokio::time::Instant::now().into_std()`). Asked after every call. The default is
+    /// none.
+    fn poll_timeout(&self, session: &Self::Session) -> Option<Instant> {
+        let _ = session;
+        None
+    }
+
+    /// The deadline from [`poll_timeout`](EngineHandler::poll_timeout) has passed (`now` is
+    /// at least that deadline). Afterwards nothing may be due at `now` any more.
+    fn handle_timeout(&self, session: &mut Self::Session, socket: &EngineSocket, now: Instant) {
+        let _ = (session, socket, now);
     }
 
     /// A message arrived from the client.

@@ -43,6 +43,7 @@ mod driver;
 mod engine;
 mod errors;
 mod handler;
+mod raw_echo;
 mod serve;
 mod service;
 mod socket;
@@ -58,6 +59,8 @@ pub use ferrio_proto::engine::{
     CloseReason, Frame, Message, SendError, SessionConfig, Sid, TransportKind,
 };
 pub use handler::EngineHandler;
+#[doc(hidden)]
+pub use raw_echo::raw_echo;
 pub use serve::{RequestBody, serve};
 pub use service::{EngineLayer, EngineService, NotFound, RemoteAddr, ResponseFuture};
 pub use socket::{EngineSocket, Handshake};

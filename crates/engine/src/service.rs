@@ -7,8 +7,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use ferrio_proto::engine::{Sid, TransportKind, payload::Encoder};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body::Body;
@@ -184,9 +185,26 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    // An error answer to an upgrade request ends the connection (as Node destroys the
+    // socket): the client asked to leave HTTP, so nothing more is expected on it.
+    let wants_upgrade = req.headers().contains_key(header::UPGRADE);
+    if !is_single_chunked(req.headers()) {
+        // hyper decodes one `chunked` when it is the last coding; anything more (`chunked`
+        // twice, in one header or two) is framing a proxy may read differently.
+        tracing::debug!("refused Transfer-Encoding: only one `chunked` is accepted");
+        let mut res = HttpError::BadRequest.response();
+        close_connection(&mut res);
+        return res;
+    }
     let cors = match check_origin(&engine, req.headers()) {
         Ok(cors) => cors,
-        Err(e) => return e.response(),
+        Err(e) => {
+            let mut res = e.response();
+            if wants_upgrade {
+                close_connection(&mut res);
+            }
+            return res;
+        }
     };
     let mut res = if req.method() == Method::OPTIONS {
         preflight(req.headers())
@@ -197,6 +215,9 @@ where
             e.response()
         })
     };
+    if wants_upgrade && res.status() != StatusCode::SWITCHING_PROTOCOLS {
+        close_connection(&mut res);
+    }
     if let Some(origin) = cors {
         let h = res.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
@@ -224,7 +245,10 @@ where
     B::Error: Into<BoxError>,
 {
     let (mut parts, body) = req.into_parts();
-    let query = Query::parse(parts.uri.query().unwrap_or(""));
+    let query = Query::parse(parts.uri.query().unwrap_or("")).map_err(|name| {
+        tracing::debug!(name, "query parameter given twice");
+        HttpError::BadRequest
+    })?;
     let cfg = engine.config();
     let transport = match query.transport.as_deref() {
         Some("polling") if cfg.transports.polling => TransportKind::Polling,
@@ -369,19 +393,23 @@ where
             .close_with(CloseReason::TransportError("payload too large"));
         return Err(HttpError::PayloadTooLarge);
     }
-    let bytes: Bytes = match Limited::new(body, max).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                entry
-                    .socket
-                    .close_with(CloseReason::TransportError("payload too large"));
-                return Err(HttpError::PayloadTooLarge);
-            }
-            return Err(HttpError::BadRequest);
+    let timeout = engine.config().body_read_timeout;
+    let bytes = match read_body(body, max, timeout).await {
+        Ok(b) => b,
+        Err(ReadError::Stalled) => {
+            tracing::debug!(?timeout, "polling POST body stalled");
+            entry
+                .socket
+                .close_with(CloseReason::TransportError("request body timed out"));
+            return Err(HttpError::RequestTimeout);
         }
+        Err(ReadError::TooLarge) => {
+            entry
+                .socket
+                .close_with(CloseReason::TransportError("payload too large"));
+            return Err(HttpError::PayloadTooLarge);
+        }
+        Err(ReadError::Failed) => return Err(HttpError::BadRequest),
     };
     let (tx, rx) = oneshot::channel();
     entry
@@ -397,6 +425,47 @@ where
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
     Ok(res)
+}
+
+enum ReadError {
+    /// No data for `body_read_timeout`.
+    Stalled,
+    /// Over `max_payload`.
+    TooLarge,
+    /// The connection failed or the body was malformed.
+    Failed,
+}
+
+/// Reads a whole body of at most `max` bytes, each wait for more data bounded by `timeout`
+/// (a slow upload that keeps sending is fine; one that stops is not).
+async fn read_body<B>(body: B, max: usize, timeout: Duration) -> Result<Bytes, ReadError>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    let mut body = std::pin::pin!(Limited::new(body, max));
+    let mut out = BytesMut::new();
+    loop {
+        let frame = match tokio::time::timeout(timeout, body.frame()).await {
+            Err(_) => return Err(ReadError::Stalled),
+            Ok(None) => return Ok(out.freeze()),
+            Ok(Some(Ok(frame))) => frame,
+            Ok(Some(Err(e))) => {
+                return Err(match e.downcast_ref::<http_body_util::LengthLimitError>() {
+                    Some(_) => ReadError::TooLarge,
+                    None => ReadError::Failed,
+                });
+            }
+        };
+        if let Ok(mut data) = frame.into_data() {
+            while data.has_remaining() {
+                let chunk = data.chunk();
+                out.extend_from_slice(chunk);
+                let n = chunk.len();
+                data.advance(n);
+            }
+        }
+    }
 }
 
 struct BusyGuard<'a>(&'a std::sync::atomic::AtomicBool);
@@ -424,7 +493,30 @@ fn upgrade_response<RB>(
     if !ws::is_upgrade_request(&parts.headers) {
         return Err(HttpError::BadRequest);
     }
-    ws::switching_protocols(&parts.headers).ok_or(HttpError::BadRequest)
+    ws::switching_protocols(parts).map_err(|e| {
+        tracing::debug!(error = ?e, "WebSocket handshake refused");
+        match e {
+            ws::HandshakeError::Version => HttpError::UpgradeRequired,
+            ws::HandshakeError::Invalid(_) => HttpError::BadRequest,
+        }
+    })
+}
+
+/// Whether `Transfer-Encoding` is absent or exactly one `chunked` (RFC 9112 section 7: a
+/// sender applies `chunked` once, and as the last coding; hyper refuses other last codings).
+fn is_single_chunked(headers: &HeaderMap) -> bool {
+    let mut te = headers.get_all(header::TRANSFER_ENCODING).iter();
+    match (te.next(), te.next()) {
+        (None, _) => true,
+        (Some(v), None) => v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked"),
+        (Some(_), Some(_)) => false,
+    }
+}
+
+/// Makes hyper close the connection once `res` is written.
+fn close_connection<RB>(res: &mut Response<EngineBody<RB>>) {
+    res.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
 }
 
 /// The connection upgrade, which the HTTP server provides for HTTP/1.1 requests.
@@ -542,17 +634,22 @@ struct Query {
 }
 
 impl Query {
-    fn parse(q: &str) -> Self {
+    /// Parses the query; a parameter the engine reads given twice is ambiguous and refused
+    /// (`Err` names it). Other names, `__proto__` or `constructor` included, are ignored.
+    fn parse(q: &str) -> Result<Self, &'static str> {
         let mut out = Query::default();
         for (k, v) in form_urlencoded::parse(q.as_bytes()) {
-            match k.as_ref() {
-                "transport" => out.transport = Some(v.into_owned()),
-                "sid" => out.sid = Some(v.into_owned()),
-                "EIO" => out.eio = Some(v.into_owned()),
-                _ => {}
+            let (slot, name) = match k.as_ref() {
+                "transport" => (&mut out.transport, "transport"),
+                "sid" => (&mut out.sid, "sid"),
+                "EIO" => (&mut out.eio, "EIO"),
+                _ => continue,
+            };
+            if slot.replace(v.into_owned()).is_some() {
+                return Err(name);
             }
         }
-        out
+        Ok(out)
     }
 }
 
@@ -588,11 +685,89 @@ mod tests {
         assert!(same_origin("http://[::1]:3000", &host("[::1]:3000")));
     }
 
+    /// A body fed from a channel, one frame per message.
+    struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
+
+    impl Body for ChannelBody {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+            self.0
+                .poll_recv(cx)
+                .map(|b| b.map(|b| Ok(http_body::Frame::data(b))))
+        }
+    }
+
+    /// The body timeout bounds each wait for data, not the whole body: a slow upload that
+    /// keeps sending is read to the end, one that stops is cut (paused clock).
+    #[tokio::test(start_paused = true)]
+    async fn body_timeout_is_per_wait() {
+        let timeout = Duration::from_millis(100);
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            for _ in 0..5 {
+                tokio::time::sleep(Duration::from_millis(80)).await;
+                tx.send(Bytes::from_static(b"ab")).await.unwrap();
+            }
+        });
+        let started = tokio::time::Instant::now();
+        let body = read_body(ChannelBody(rx), 1000, timeout).await;
+        assert_eq!(body.ok().as_deref(), Some(&b"abababababab"[..10]));
+        assert_eq!(started.elapsed(), Duration::from_millis(400));
+
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        tx.send(Bytes::from_static(b"ab")).await.unwrap();
+        let started = tokio::time::Instant::now();
+        assert!(matches!(
+            read_body(ChannelBody(rx), 1000, timeout).await,
+            Err(ReadError::Stalled)
+        ));
+        assert_eq!(started.elapsed(), timeout);
+        drop(tx);
+
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        tx.send(Bytes::from(vec![b'x'; 600])).await.unwrap();
+        tx.send(Bytes::from(vec![b'x'; 600])).await.unwrap();
+        drop(tx);
+        assert!(matches!(
+            read_body(ChannelBody(rx), 1000, timeout).await,
+            Err(ReadError::TooLarge)
+        ));
+    }
+
     #[test]
-    fn query_last_value_wins_and_is_decoded() {
-        let q = Query::parse("EIO=4&transport=polling&sid=a%5Fb&t=x&transport=websocket");
-        assert_eq!(q.transport.as_deref(), Some("websocket"));
+    fn query_is_decoded_and_other_names_ignored() {
+        let q = Query::parse("EIO=4&transport=polling&sid=a%5Fb&t=x&__proto__=1&constructor=2")
+            .unwrap();
+        assert_eq!(q.transport.as_deref(), Some("polling"));
         assert_eq!(q.sid.as_deref(), Some("a_b"));
         assert_eq!(q.eio.as_deref(), Some("4"));
+    }
+
+    #[test]
+    fn query_parameter_given_twice_is_refused() {
+        assert_eq!(
+            Query::parse("EIO=4&transport=polling&transport=websocket").err(),
+            Some("transport")
+        );
+        assert_eq!(
+            Query::parse("EIO=4&transport=polling&sid=a&sid=a").err(),
+            Some("sid")
+        );
+        assert_eq!(
+            Query::parse("EIO=4&EIO=4&transport=polling").err(),
+            Some("EIO")
+        );
+        // Percent-encoded names are the same names.
+        assert_eq!(
+            Query::parse("EIO=4&transport=polling&%73id=a&sid=b").err(),
+            Some("sid")
+        );
+        // Case matters, as on Node: `eio` is another (unknown) name.
+        assert!(Query::parse("EIO=4&eio=3&transport=polling").is_ok());
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use ferrio_proto::engine::{CloseReason, Frame, SendError, Sid, TransportKind};
 use http::{HeaderMap, Method, Uri};
@@ -58,6 +58,7 @@ struct Inner {
     sid: Sid,
     handshake: Arc<Handshake>,
     transport: AtomicU8,
+    poll_waiting: AtomicBool,
     frames: mpsc::Sender<Outgoing>,
     control: mpsc::Sender<Control>,
 }
@@ -89,6 +90,7 @@ impl EngineSocket {
                 sid,
                 handshake,
                 transport: AtomicU8::new(transport_to_u8(transport)),
+                poll_waiting: AtomicBool::new(false),
                 frames,
                 control,
             }),
@@ -111,6 +113,12 @@ impl EngineSocket {
             0 => TransportKind::Polling,
             _ => TransportKind::WebSocket,
         }
+    }
+
+    /// Whether a polling GET of this session is held by the server, waiting for data, as of
+    /// the last time its driver went idle (for tests and metrics).
+    pub fn is_poll_waiting(&self) -> bool {
+        self.inner.poll_waiting.load(Ordering::Relaxed)
     }
 
     /// Queues a frame. When the queue is full the client is too slow: the session is closed
@@ -171,6 +179,10 @@ impl EngineSocket {
     /// Whether the session's driver is gone.
     pub fn is_closed(&self) -> bool {
         self.inner.frames.is_closed()
+    }
+
+    pub(crate) fn set_poll_waiting(&self, waiting: bool) {
+        self.inner.poll_waiting.store(waiting, Ordering::Relaxed);
     }
 
     pub(crate) fn set_transport(&self, t: TransportKind) {

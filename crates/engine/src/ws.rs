@@ -43,20 +43,68 @@ pub(crate) fn is_upgrade_request(headers: &HeaderMap) -> bool {
         && headers.contains_key(header::SEC_WEBSOCKET_KEY)
 }
 
-/// The `101 Switching Protocols` answer to an upgrade request.
-pub(crate) fn switching_protocols<B>(headers: &HeaderMap) -> Option<Response<EngineBody<B>>> {
-    let key = headers.get(header::SEC_WEBSOCKET_KEY)?;
+/// Why an upgrade request is refused (RFC 6455 section 4.2.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HandshakeError {
+    /// `Sec-WebSocket-Version` is missing, repeated or not `13`: answered `426` with
+    /// `Sec-WebSocket-Version: 13`.
+    Version,
+    /// Anything else that makes the request an invalid opening handshake: answered `400`.
+    Invalid(&'static str),
+}
+
+/// The `101 Switching Protocols` answer to an upgrade request, after checking the opening
+/// handshake: a `GET` over HTTP/1.1 (or later), version 13 only, and one `Sec-WebSocket-Key`
+/// that is the base64 of 16 bytes.
+pub(crate) fn switching_protocols<B>(
+    parts: &http::request::Parts,
+) -> Result<Response<EngineBody<B>>, HandshakeError> {
+    if parts.method != http::Method::GET {
+        return Err(HandshakeError::Invalid(
+            "the opening handshake must be a GET",
+        ));
+    }
+    if parts.version < http::Version::HTTP_11 {
+        return Err(HandshakeError::Invalid(
+            "the opening handshake needs HTTP/1.1",
+        ));
+    }
+    let headers = &parts.headers;
+    let mut versions = headers.get_all(header::SEC_WEBSOCKET_VERSION).iter();
+    match (versions.next(), versions.next()) {
+        (Some(v), None) if v.as_bytes() == b"13" => {}
+        _ => return Err(HandshakeError::Version),
+    }
+    let mut keys = headers.get_all(header::SEC_WEBSOCKET_KEY).iter();
+    let key = match (keys.next(), keys.next()) {
+        (Some(k), None) => k,
+        (None, _) => return Err(HandshakeError::Invalid("no Sec-WebSocket-Key")),
+        (Some(_), Some(_)) => return Err(HandshakeError::Invalid("two Sec-WebSocket-Key")),
+    };
+    if !is_valid_key(key.as_bytes()) {
+        return Err(HandshakeError::Invalid(
+            "Sec-WebSocket-Key is not the base64 of 16 bytes",
+        ));
+    }
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let accept = HeaderValue::from_str(&accept)
+        .map_err(|_| HandshakeError::Invalid("Sec-WebSocket-Accept"))?;
     let mut res = Response::new(EngineBody::empty());
     *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = res.headers_mut();
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(
-        header::SEC_WEBSOCKET_ACCEPT,
-        HeaderValue::from_str(&accept).ok()?,
-    );
-    Some(res)
+    h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    Ok(res)
+}
+
+/// Whether a `Sec-WebSocket-Key` is the (canonical, padded) base64 of 16 bytes.
+fn is_valid_key(key: &[u8]) -> bool {
+    use base64::Engine as _;
+    key.len() == 24
+        && base64::engine::general_purpose::STANDARD
+            .decode(key)
+            .is_ok_and(|k| k.len() == 16)
 }
 
 /// Completes the upgrade and wraps the connection with the configured limits.

@@ -11,6 +11,7 @@ use ferrio_engine::{
     AllowRequest, AllowedOrigins, CloseReason, CookieConfig, CorsConfig, Message, Rejection,
 };
 use ferrio_testkit::{http, within};
+use tokio::time::Instant;
 
 #[tokio::test]
 async fn handshake_has_the_five_keys() {
@@ -57,67 +58,69 @@ async fn text_and_binary_round_trip() {
     );
 }
 
-#[tokio::test]
+/// On tokio's paused clock: each ping goes out `pingInterval` after the last pong, and the
+/// session ends exactly `pingTimeout` after the unanswered one.
+#[tokio::test(start_paused = true)]
 async fn heartbeat_keeps_the_session_and_a_missed_pong_ends_it() {
-    let mut server = start(fast_config()).await;
+    let config = fast_config();
+    let (interval, timeout) = (config.session.ping_interval, config.session.ping_timeout);
+    let mut server = start(config).await;
     let sid = server.handshake().await;
+    let mut last_pong = Instant::now();
     for _ in 0..3 {
         let res = http::get(server.addr, &server.url(sid)).await;
         assert_eq!(res.text(), "2");
+        assert_eq!(last_pong.elapsed(), interval);
         let res = http::post(server.addr, &server.url(sid), "3").await;
         assert_eq!(res.status, 200);
+        last_pong = Instant::now();
     }
     // Now stop answering: the next ping goes unanswered.
     let res = http::get(server.addr, &server.url(sid)).await;
     assert_eq!(res.text(), "2");
+    let ping = Instant::now();
     assert_eq!(server.disconnect_of(sid).await, CloseReason::PingTimeout);
+    assert_eq!(ping.elapsed(), timeout);
     let res = http::get(server.addr, &server.url(sid)).await;
     assert_eq!(res.status, 400);
     assert_eq!(res.text(), r#"{"code":1,"message":"Session ID unknown"}"#);
 }
 
-#[tokio::test]
+/// The official suite GETs `pingInterval + pingTimeout` (500 ms) after the handshake and
+/// expects 400: the session must be gone by then, not later (paused clock).
+#[tokio::test(start_paused = true)]
 async fn session_dies_within_interval_plus_timeout() {
-    // The official suite GETs 500 ms after the handshake (300 + 200) and expects 400.
-    let mut server = start(fast_config()).await;
+    let config = fast_config();
+    let bound = config.session.ping_interval + config.session.ping_timeout;
+    let mut server = start(config).await;
     let sid = server.handshake().await;
+    let t0 = Instant::now();
     let reason = server.disconnect_of(sid).await;
     assert_eq!(reason, CloseReason::PingTimeout);
+    assert_eq!(t0.elapsed(), bound, "closed later than interval + timeout");
+    // And a GET sent at the bound (here just after it was reached) finds the session gone.
+    tokio::time::sleep_until(t0 + bound).await;
+    let res = http::get(server.addr, &server.url(sid)).await;
+    assert_eq!(res.status, 400);
+    assert_eq!(res.text(), r#"{"code":1,"message":"Session ID unknown"}"#);
 }
 
+/// A GET that is held when the client posts `1` is answered with a noop; the session is then
+/// gone for every later request.
 #[tokio::test]
 async fn client_close_answers_pending_get_with_noop() {
-    let mut server = start(fast_config()).await;
+    let mut config = fast_config();
+    config.session.ping_interval = Duration::from_secs(30);
+    let mut server = start(config).await;
     let sid = server.handshake().await;
-    // The GET is written before the POST; if it reaches the server first (the usual case) it
-    // is parked and answered with a noop, otherwise the session is already gone (400).
-    let mut get = raw_get(server.addr, &server.url(sid)).await;
+    let get = server.held_get(sid).await;
     let res = http::post(server.addr, &server.url(sid), "1").await;
     assert_eq!(res.status, 200);
-    let answer = within(5, "pending GET", read_all(&mut get)).await;
-    assert!(
-        answer.starts_with("HTTP/1.1 200") && answer.ends_with("\r\n\r\n6")
-            || answer.starts_with("HTTP/1.1 400") && answer.contains(r#""code":1"#),
-        "{answer}"
-    );
+    assert_eq!(common::answer(get).await, "6");
     assert_eq!(server.disconnect_of(sid).await, CloseReason::TransportClose);
     let res = http::get(server.addr, &server.url(sid)).await;
     assert_eq!(res.status, 400);
-}
-
-async fn raw_get(addr: std::net::SocketAddr, url: &str) -> tokio::net::TcpStream {
-    use tokio::io::AsyncWriteExt;
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET {url} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    s
-}
-
-async fn read_all(s: &mut tokio::net::TcpStream) -> String {
-    use tokio::io::AsyncReadExt;
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out).await;
-    String::from_utf8_lossy(&out).into_owned()
+    assert_eq!(res.text(), r#"{"code":1,"message":"Session ID unknown"}"#);
 }
 
 #[tokio::test]
@@ -146,36 +149,21 @@ async fn overlapping_gets_close_the_session() {
     server.assert_healthy().await;
 }
 
+/// A held GET whose connection the client closes ends the session (Node's "closes the
+/// session upon cancelled polling request"). The heartbeat is far away, so no ping timeout
+/// can be the reason instead.
 #[tokio::test]
 async fn aborted_get_closes_the_session() {
-    let mut server = start(fast_config()).await;
+    let mut config = fast_config();
+    config.session.ping_interval = Duration::from_secs(30);
+    let mut server = start(config).await;
     let sid = server.handshake().await;
-    let req = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\n\r\n",
-        server.url(sid),
-        server.addr
-    );
-    // Send the GET and hang up without waiting for the answer.
-    {
-        use tokio::io::AsyncWriteExt;
-        let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-        s.write_all(req.as_bytes()).await.unwrap();
-        s.flush().await.unwrap();
-        // Make sure the request reached the driver before hanging up: a second overlapping
-        // GET would close the session differently, so instead wait for the server to see
-        // the connection by reading with a short bound.
-        let mut buf = [0u8; 1];
-        let _ = tokio::time::timeout(Duration::from_millis(50), async {
-            use tokio::io::AsyncReadExt;
-            s.read(&mut buf).await
-        })
-        .await;
-    }
+    let get = server.held_get(sid).await;
+    drop(get);
     let reason = server.disconnect_of(sid).await;
-    assert!(
-        reason == CloseReason::TransportError("poll connection closed prematurely")
-            || reason == CloseReason::PingTimeout,
-        "{reason:?}"
+    assert_eq!(
+        reason,
+        CloseReason::TransportError("poll connection closed prematurely")
     );
     server.assert_healthy().await;
 }

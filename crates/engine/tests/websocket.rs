@@ -7,6 +7,12 @@ use common::{Seen, fast_config, open_sid, start};
 use ferrio_engine::{CloseReason, CorsConfig, Message, TransportKind};
 use ferrio_testkit::ws::{self, Read};
 use ferrio_testkit::{http, within};
+use tokio::time::Instant;
+
+/// `ferrio_proto::engine::NOOP_DELAY` (the engine's tests do not depend on the proto crate).
+fn ferrio_proto_noop_delay() -> std::time::Duration {
+    std::time::Duration::from_millis(100)
+}
 
 fn ws_url() -> &'static str {
     "/engine.io/?EIO=4&transport=websocket"
@@ -21,7 +27,7 @@ async fn probe_ws(server: &common::TestServer, sid: ferrio_engine::Sid) -> ws::W
     .await
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn direct_websocket_session() {
     let mut server = start(fast_config()).await;
     let mut c = ws::connect(server.addr, ws_url()).await;
@@ -42,10 +48,14 @@ async fn direct_websocket_session() {
         ws::read(&mut c).await,
         Read::Binary(vec![1, 2, 3, 255].into())
     );
-    // Three heartbeats answered keep the session.
+    // Three heartbeats answered keep the session; each ping comes `pingInterval` after the
+    // last pong (paused clock).
+    let mut last_pong = Instant::now();
     for _ in 0..3 {
         assert_eq!(ws::read(&mut c).await, Read::Text("2".into()));
+        assert_eq!(last_pong.elapsed(), std::time::Duration::from_millis(300));
         ws::send_text(&mut c, "3").await;
+        last_pong = Instant::now();
     }
     assert_eq!(
         server.engine.socket(sid).unwrap().transport(),
@@ -56,16 +66,22 @@ async fn direct_websocket_session() {
     assert_eq!(server.disconnect_of(sid).await, CloseReason::TransportClose);
 }
 
-#[tokio::test]
+/// The ping comes `pingInterval` after the open packet and the socket is closed exactly
+/// `pingTimeout` after it (paused clock).
+#[tokio::test(start_paused = true)]
 async fn missed_pong_closes_the_websocket() {
     let mut server = start(fast_config()).await;
     let mut c = ws::connect(server.addr, ws_url()).await;
     let Read::Text(open) = ws::read(&mut c).await else {
         panic!()
     };
+    let opened = Instant::now();
     let sid = open_sid(&open);
     assert_eq!(ws::read(&mut c).await, Read::Text("2".into()));
+    assert_eq!(opened.elapsed(), std::time::Duration::from_millis(300));
+    let ping = Instant::now();
     assert!(within(5, "close", ws::closed(&mut c)).await);
+    assert_eq!(ping.elapsed(), std::time::Duration::from_millis(200));
     assert_eq!(server.disconnect_of(sid).await, CloseReason::PingTimeout);
 }
 
@@ -169,18 +185,21 @@ async fn upgrade_from_polling() {
         .await;
 }
 
-#[tokio::test]
+/// A GET held when the probe arrives is answered with a noop once `3probe` is out (Node's
+/// 100 ms check; paused clock), not with anything else.
+#[tokio::test(start_paused = true)]
 async fn pending_poll_gets_noop_when_the_probe_arrives() {
-    let server = start(fast_config()).await;
+    let mut config = fast_config();
+    config.session.ping_interval = std::time::Duration::from_secs(30);
+    let server = start(config).await;
     let sid = server.handshake().await;
-    let (addr, url) = (server.addr, server.url(sid));
+    let held = server.held_get(sid).await;
     let mut c = probe_ws(&server, sid).await;
-    let pending = tokio::spawn(async move { http::get(addr, &url).await });
+    let probed = Instant::now();
     ws::send_text(&mut c, "2probe").await;
     assert_eq!(ws::read(&mut c).await, Read::Text("3probe".into()));
-    // Whether the GET was parked before or after the probe, it ends with a noop.
-    let res = within(5, "poll", pending).await.unwrap();
-    assert!(res.text() == "6" || res.text() == "2", "{}", res.text());
+    assert_eq!(common::answer(held).await, "6");
+    assert_eq!(probed.elapsed(), ferrio_proto_noop_delay());
     ws::send_text(&mut c, "5").await;
     ws::send_text(&mut c, "4done").await;
     assert_eq!(
@@ -202,16 +221,21 @@ async fn junk_on_the_probe_keeps_polling() {
     assert_eq!(res.text(), "4polling");
 }
 
-#[tokio::test]
+/// Without `5` the probe is closed `upgrade_timeout` after it arrived (paused clock) and
+/// polling goes on.
+#[tokio::test(start_paused = true)]
 async fn upgrade_timeout_closes_the_probe() {
     let mut config = fast_config();
+    config.session.ping_interval = std::time::Duration::from_secs(30);
     config.session.upgrade_timeout = std::time::Duration::from_millis(100);
     let server = start(config).await;
     let sid = server.handshake().await;
+    let started = Instant::now();
     let mut c = probe_ws(&server, sid).await;
     ws::send_text(&mut c, "2probe").await;
     assert_eq!(ws::read(&mut c).await, Read::Text("3probe".into()));
     assert!(within(5, "probe closed", ws::closed(&mut c)).await);
+    assert_eq!(started.elapsed(), std::time::Duration::from_millis(100));
     assert_eq!(
         server.engine.socket(sid).unwrap().transport(),
         TransportKind::Polling
@@ -360,18 +384,25 @@ async fn huge_headers_and_garbage_are_refused() {
 /// A client that polls again after the first noop (it got the noop before `3probe`) must get
 /// a noop again, or it never pauses and the upgrade stalls until `upgrade_timeout` (found by
 /// the chat's terminal client).
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn every_poll_during_the_upgrade_ends_with_a_noop() {
     let mut config = fast_config();
     config.session.ping_interval = std::time::Duration::from_secs(30);
     let server = start(config).await;
     let sid = server.handshake().await;
     let mut c = probe_ws(&server, sid).await;
+    let probed = Instant::now();
     ws::send_text(&mut c, "2probe").await;
     assert_eq!(ws::read(&mut c).await, Read::Text("3probe".into()));
     for _ in 0..2 {
         let res = within(5, "noop", http::get(server.addr, &server.url(sid))).await;
         assert_eq!(res.text(), "6");
+        // Not before Node's 100 ms check after the probe.
+        assert!(
+            probed.elapsed() >= ferrio_proto_noop_delay(),
+            "{:?}",
+            probed.elapsed()
+        );
     }
     ws::send_text(&mut c, "5").await;
     ws::send_text(&mut c, "4done").await;

@@ -122,10 +122,23 @@ impl EngineHandler for IoHandler {
         Poll::Ready(())
     }
 
+    /// A binary packet's missing attachments are due (`DecodeLimits::attachment_timeout`).
+    fn poll_timeout(&self, conn: &Conn) -> Option<std::time::Instant> {
+        conn.decoder.poll_timeout()
+    }
+
+    fn handle_timeout(&self, conn: &mut Conn, engine: &EngineSocket, now: std::time::Instant) {
+        if conn.decoder.handle_timeout(now) {
+            let dropped = conn.decoder.dropped_partials();
+            tracing::debug!(sid = %engine.sid(), dropped, "attachments not in time: packet dropped");
+        }
+    }
+
     fn on_message(&self, conn: &mut Conn, engine: &EngineSocket, message: Message) {
+        let now = tokio::time::Instant::now().into_std();
         let decoded = match message {
-            Message::Text(t) => conn.decoder.handle_text(t),
-            Message::Binary(b) => conn.decoder.handle_binary(b),
+            Message::Text(t) => conn.decoder.handle_text_at(now, t),
+            Message::Binary(b) => conn.decoder.handle_binary_at(now, b),
         };
         let packet = match decoded {
             Ok(Some(p)) => p,

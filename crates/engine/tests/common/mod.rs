@@ -122,6 +122,39 @@ impl TestServer {
         .await
     }
 
+    /// Waits (at most 5 s, checking every millisecond) until `cond` holds.
+    pub async fn until(&self, what: &str, mut cond: impl FnMut(&Engine<Recorder>) -> bool) {
+        ferrio_testkit::within(5, what, async {
+            while !cond(&self.engine) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+    }
+
+    /// Waits until the driver of `sid` holds a polling GET.
+    pub async fn until_poll_waiting(&self, sid: Sid) {
+        self.until("the GET to be held", |e| {
+            e.socket(sid).is_some_and(|s| s.is_poll_waiting())
+        })
+        .await
+    }
+
+    /// Sends a polling GET for `sid` on a raw connection (`Connection: close`) and returns
+    /// that connection once the driver holds the GET; read the answer with [`answer`].
+    pub async fn held_get(&self, sid: Sid) -> tokio::net::TcpStream {
+        use tokio::io::AsyncWriteExt;
+        let mut s = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let req = format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.url(sid),
+            self.addr
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        self.until_poll_waiting(sid).await;
+        s
+    }
+
     /// Waits until the session `sid` is reported closed, and returns the reason.
     pub async fn disconnect_of(&mut self, sid: Sid) -> CloseReason {
         match self
@@ -157,6 +190,18 @@ impl TestServer {
         let res = http::post(self.addr, &self.url(sid), "1").await;
         assert_eq!(res.status, 200);
     }
+}
+
+/// The body of the `200` answer on a connection from [`TestServer::held_get`].
+pub async fn answer(mut s: tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    ferrio_testkit::within(5, "the held GET's answer", s.read_to_end(&mut out))
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text.split_once("\r\n\r\n").unwrap().1.to_owned()
 }
 
 /// The sid of an open packet `0{...}`.

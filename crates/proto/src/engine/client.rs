@@ -350,17 +350,21 @@ impl ClientSession {
         self.events.pop_front()
     }
 
-    /// The next frame to write on the WebSocket transport.
+    /// The next frame to write on the WebSocket transport. After the upgrade, the frames still
+    /// owed on the probe socket (`5` and what was queued during the upgrade) come first, so
+    /// that nothing sent later can overtake them (found by the `client_session` fuzz target).
     pub fn poll_transmit(&mut self) -> Option<Frame> {
         if self.transport != TransportKind::WebSocket {
             return None;
         }
-        self.outbox.pop_front()
+        self.probe_outbox
+            .pop_front()
+            .or_else(|| self.outbox.pop_front())
     }
 
     /// The next frame to write on the probe WebSocket. After [`ClientEvent::Upgraded`] the
     /// probe socket is the transport: write these before any
-    /// [`poll_transmit`](ClientSession::poll_transmit) frame.
+    /// [`poll_transmit`](ClientSession::poll_transmit) frame (which also returns them first).
     pub fn poll_probe_transmit(&mut self) -> Option<Frame> {
         self.probe_outbox.pop_front()
     }
@@ -519,6 +523,7 @@ impl ClientSession {
             return;
         }
         self.outbox.clear();
+        self.probe_outbox.clear();
         self.close_packet_pending = false;
         self.set_closed(reason);
     }
@@ -528,9 +533,13 @@ impl ClientSession {
             self.upgrade,
             Upgrade::Wanted | Upgrade::Probing { .. } | Upgrade::Pausing { .. }
         ) {
+            // The probe never became the transport: what it owed goes with it.
             self.upgrade = Upgrade::Done;
+            self.probe_outbox.clear();
         }
-        self.probe_outbox.clear();
+        // After the upgrade the probe outbox holds `5` and what was queued before it, owed
+        // on the transport: a client close still writes them (found by the client_session
+        // fuzz target: a close right after the upgrade dropped the queued messages).
         self.state = State::Closed;
         self.events.push_back(ClientEvent::Closed(reason));
     }

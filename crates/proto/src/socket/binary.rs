@@ -284,12 +284,36 @@ macro_rules! compound_fields {
 
 compound_fields!(SerializeStruct, SerializeStructVariant);
 
-/// If `v` is a placeholder object, its attachment index.
-pub(crate) fn placeholder_index(v: &Map<String, Value>) -> Option<u64> {
-    if v.len() != 2 || v.get("_placeholder") != Some(&Value::Bool(true)) {
-        return None;
+/// What an object is to the placeholder rule of `socket.io-parser`: one whose
+/// `_placeholder` is `true` stands for an attachment (other keys do not matter) and needs a
+/// valid `num`; any other object is data, `{"_placeholder":false}` included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Placeholder {
+    /// Not a placeholder.
+    No,
+    /// A placeholder for attachment `n` (which may not exist).
+    Index(u64),
+    /// A placeholder whose `num` is missing or not an unsigned integer.
+    Invalid,
+}
+
+/// Classifies an object (see [`Placeholder`]).
+pub(crate) fn placeholder(v: &Map<String, Value>) -> Placeholder {
+    if v.get("_placeholder") != Some(&Value::Bool(true)) {
+        return Placeholder::No;
     }
-    v.get("num")?.as_u64()
+    match v.get("num").and_then(Value::as_u64) {
+        Some(n) => Placeholder::Index(n),
+        None => Placeholder::Invalid,
+    }
+}
+
+/// If `v` is a valid placeholder object, its attachment index.
+pub(crate) fn placeholder_index(v: &Map<String, Value>) -> Option<u64> {
+    match placeholder(v) {
+        Placeholder::Index(n) => Some(n),
+        _ => None,
+    }
 }
 
 /// Deserialises from a JSON value in which placeholders stand for `bins`.
@@ -309,13 +333,16 @@ impl<'a> BinDe<'a> {
         let Value::Object(map) = self.value else {
             return None;
         };
-        let n = placeholder_index(map)?;
-        Some(
-            usize::try_from(n)
-                .ok()
-                .and_then(|n| self.bins.get(n))
-                .ok_or_else(|| bad("placeholder refers to a missing attachment")),
-        )
+        match placeholder(map) {
+            Placeholder::No => None,
+            Placeholder::Invalid => Some(Err(bad("placeholder without a valid index"))),
+            Placeholder::Index(n) => Some(
+                usize::try_from(n)
+                    .ok()
+                    .and_then(|n| self.bins.get(n))
+                    .ok_or_else(|| bad("placeholder refers to a missing attachment")),
+            ),
+        }
     }
 }
 
@@ -496,6 +523,42 @@ mod tests {
         })
         .unwrap();
         assert_eq!(v, vec![7, 8]);
+    }
+
+    #[test]
+    fn placeholders_follow_socket_io_parser() {
+        let bins = [Bytes::from_static(&[7])];
+        let read = |v: Value| -> Result<Value, DeError> {
+            <Value as serde::Deserialize>::deserialize(BinDe {
+                value: &v,
+                bins: &bins,
+            })
+        };
+        // `_placeholder` other than `true`: data.
+        for v in [
+            serde_json::json!({"_placeholder": false, "num": 0}),
+            serde_json::json!({"_placeholder": 1, "num": 0}),
+            serde_json::json!({"num": 0}),
+        ] {
+            assert_eq!(read(v.clone()).unwrap(), v);
+        }
+        // `_placeholder: true` with extra keys is still a placeholder: the bytes.
+        let extra = serde_json::json!({"_placeholder": true, "num": 0, "x": 1});
+        let b: Bytes = serde::Deserialize::deserialize(BinDe {
+            value: &extra,
+            bins: &bins,
+        })
+        .unwrap();
+        assert_eq!(b.as_ref(), &[7]);
+        // Without a valid index it is an error, not data.
+        for v in [
+            serde_json::json!({"_placeholder": true}),
+            serde_json::json!({"_placeholder": true, "num": "0"}),
+            serde_json::json!({"_placeholder": true, "num": -1}),
+            serde_json::json!({"_placeholder": true, "num": 0.5}),
+        ] {
+            assert!(read(v.clone()).is_err(), "{v}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Socket.IO v5 packets: the header codec, payload checks, and the encoder.
 
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
@@ -8,7 +9,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::args::{Args, write_args};
-use super::binary::{Attachments, placeholder_index};
+use super::binary::{Attachments, Placeholder, placeholder};
 
 /// The largest ack id accepted or produced: 2^53 − 1, the largest integer JavaScript
 /// represents exactly.
@@ -124,7 +125,8 @@ pub enum Error {
     /// The type is not `0`..`6`.
     #[error("unknown packet type")]
     UnknownType,
-    /// The attachment count is missing, not a number or not followed by `-`.
+    /// The attachment count is missing, not a canonical decimal number (a sign, a leading
+    /// zero) or not followed by `-`.
     #[error("illegal attachments")]
     IllegalAttachments,
     /// More attachments than allowed.
@@ -136,6 +138,9 @@ pub enum Error {
     /// The ack id is over [`MAX_ACK_ID`].
     #[error("ack id too large")]
     AckIdTooLarge,
+    /// The ack id is not in canonical decimal form (a leading zero).
+    #[error("ack id with a leading zero")]
+    NonCanonicalAckId,
     /// The payload is not JSON, is nested too deep, or does not fit the packet type.
     #[error("invalid payload: {0}")]
     InvalidPayload(&'static str),
@@ -162,6 +167,12 @@ pub struct DecodeLimits {
     /// Deepest nesting of arrays and objects in a payload. Default 128 (the limit of
     /// `serde_json`, which typed handlers deserialise with).
     pub max_depth: usize,
+    /// How long a binary packet may wait for its next attachment (counted from its header,
+    /// then from each attachment) when the decoder is given the time
+    /// ([`Decoder::handle_text_at`]). Past it [`Decoder::handle_timeout`] drops the partial
+    /// packet and counts it; an attachment that arrives later is then unexpected (a protocol
+    /// error). Default 30 s.
+    pub attachment_timeout: Duration,
 }
 
 impl Default for DecodeLimits {
@@ -169,6 +180,7 @@ impl Default for DecodeLimits {
         DecodeLimits {
             max_attachments: 10,
             max_depth: 128,
+            attachment_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -195,7 +207,7 @@ fn parse_header(text: &Bytes, limits: &DecodeLimits) -> Result<Header, Error> {
                 return Err(Error::TooManyAttachments(limits.max_attachments));
             }
         }
-        if i == start || b.get(i) != Some(&b'-') {
+        if i == start || b.get(i) != Some(&b'-') || has_leading_zero(&b[start..i]) {
             return Err(Error::IllegalAttachments);
         }
         attachments = digits(&b[start..i]).ok_or(Error::IllegalAttachments)? as usize;
@@ -228,6 +240,9 @@ fn parse_header(text: &Bytes, limits: &DecodeLimits) -> Result<Header, Error> {
         }
     }
     let id = if i > start {
+        if has_leading_zero(&b[start..i]) {
+            return Err(Error::NonCanonicalAckId);
+        }
         let id = digits(&b[start..i]).ok_or(Error::AckIdTooLarge)?;
         if id > MAX_ACK_ID {
             return Err(Error::AckIdTooLarge);
@@ -273,6 +288,11 @@ fn nesting_depth(json: &[u8]) -> usize {
         }
     }
     max
+}
+
+/// `0` alone is canonical; `00`, `07` are not (Node would read them as 0 and 7).
+fn has_leading_zero(d: &[u8]) -> bool {
+    d.len() > 1 && d[0] == b'0'
 }
 
 fn digits(d: &[u8]) -> Option<u64> {
@@ -335,12 +355,22 @@ struct Partial {
 
 /// Turns Engine.IO messages into Socket.IO packets, reassembling binary attachments.
 ///
-/// Call [`handle_text`](Decoder::handle_text) and [`handle_binary`](Decoder::handle_binary) in
-/// the order messages arrive. Any error is a protocol violation: close the connection.
+/// Call [`handle_text_at`](Decoder::handle_text_at) and
+/// [`handle_binary_at`](Decoder::handle_binary_at) in the order messages arrive. Any error is
+/// a protocol violation: close the connection. While attachments are awaited,
+/// [`poll_timeout`](Decoder::poll_timeout) is the deadline of the next one; call
+/// [`handle_timeout`](Decoder::handle_timeout) when it passes (it drops the partial packet),
+/// and [`reset`](Decoder::reset) on disconnect. [`dropped_partials`](Decoder::dropped_partials)
+/// counts the partial packets dropped either way.
+///
+/// [`handle_text`](Decoder::handle_text) and [`handle_binary`](Decoder::handle_binary) are the
+/// same without a clock: a partial packet they start has no deadline.
 #[derive(Debug, Default)]
 pub struct Decoder {
     limits: DecodeLimits,
     partial: Option<Partial>,
+    deadline: Option<Instant>,
+    dropped: u64,
 }
 
 impl Decoder {
@@ -349,10 +379,33 @@ impl Decoder {
         Decoder {
             limits,
             partial: None,
+            deadline: None,
+            dropped: 0,
         }
     }
 
-    /// Handles a text message. `Ok(None)` means attachments are now awaited.
+    /// Handles a text message received at `now`. `Ok(None)` means attachments are now
+    /// awaited, until `now + attachment_timeout` for the first one.
+    pub fn handle_text_at(&mut self, now: Instant, text: Bytes) -> Result<Option<Packet>, Error> {
+        let out = self.handle_text(text);
+        if matches!(out, Ok(None)) {
+            self.deadline = now.checked_add(self.limits.attachment_timeout);
+        }
+        out
+    }
+
+    /// Handles a binary message (an attachment) received at `now`. `Ok(Some(_))` when the
+    /// packet is complete; otherwise the next attachment is awaited until
+    /// `now + attachment_timeout`.
+    pub fn handle_binary_at(&mut self, now: Instant, data: Bytes) -> Result<Option<Packet>, Error> {
+        let out = self.handle_binary(data);
+        if matches!(out, Ok(None)) {
+            self.deadline = now.checked_add(self.limits.attachment_timeout);
+        }
+        out
+    }
+
+    /// Handles a text message, with no deadline for the attachments it may announce.
     pub fn handle_text(&mut self, text: Bytes) -> Result<Option<Packet>, Error> {
         if self.partial.is_some() {
             return Err(Error::UnexpectedText);
@@ -434,20 +487,37 @@ impl Decoder {
                     return Ok(Some(complete(partial)));
                 }
                 self.partial = Some(partial);
+                self.deadline = None;
                 return Ok(None);
             }
         };
         Ok(Some(Packet { nsp: h.nsp, data }))
     }
 
-    /// Handles a binary message (an attachment). `Ok(Some(_))` when the packet is complete.
+    /// Handles a binary message (an attachment), with no deadline for the next one.
+    /// `Ok(Some(_))` when the packet is complete.
     pub fn handle_binary(&mut self, data: Bytes) -> Result<Option<Packet>, Error> {
         let partial = self.partial.as_mut().ok_or(Error::UnexpectedBinary)?;
         partial.attachments.push(data);
+        self.deadline = None;
         if partial.attachments.len() < partial.expected {
             return Ok(None);
         }
         Ok(self.partial.take().map(complete))
+    }
+
+    /// When the awaited attachment is due, if one is awaited with a deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.partial.as_ref().and(self.deadline)
+    }
+
+    /// Drops the partial packet if its deadline has passed at `now`; returns whether it did.
+    pub fn handle_timeout(&mut self, now: Instant) -> bool {
+        if self.poll_timeout().is_some_and(|d| d <= now) {
+            self.drop_partial();
+            return true;
+        }
+        false
     }
 
     /// Whether attachments are awaited.
@@ -455,23 +525,32 @@ impl Decoder {
         self.partial.is_some()
     }
 
+    /// Partial packets dropped so far, by [`Decoder::handle_timeout`] or [`Decoder::reset`].
+    pub fn dropped_partials(&self) -> u64 {
+        self.dropped
+    }
+
     /// Drops a partial packet (on disconnect).
     pub fn reset(&mut self) {
+        if self.partial.is_some() {
+            self.drop_partial();
+        }
+    }
+
+    fn drop_partial(&mut self) {
         self.partial = None;
+        self.deadline = None;
+        self.dropped += 1;
     }
 }
 
 fn check_placeholders(v: &Value, count: usize) -> Result<(), Error> {
     match v {
-        Value::Object(map) => {
-            if map.contains_key("_placeholder") {
-                return match placeholder_index(map) {
-                    Some(n) if (n as usize) < count => Ok(()),
-                    _ => Err(Error::InvalidPlaceholder),
-                };
-            }
-            map.values().try_for_each(|v| check_placeholders(v, count))
-        }
+        Value::Object(map) => match placeholder(map) {
+            Placeholder::Index(n) if n < count as u64 => Ok(()),
+            Placeholder::Index(_) | Placeholder::Invalid => Err(Error::InvalidPlaceholder),
+            Placeholder::No => map.values().try_for_each(|v| check_placeholders(v, count)),
+        },
         Value::Array(items) => items.iter().try_for_each(|v| check_placeholders(v, count)),
         _ => Ok(()),
     }

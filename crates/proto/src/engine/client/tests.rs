@@ -324,3 +324,49 @@ fn closing_during_a_probe_clears_it() {
     s.handle_polling_paused(t0);
     assert!(events(&mut s).is_empty());
 }
+
+/// Found by the `client_session` fuzz target: `close()` right after the upgrade, before the
+/// driver wrote the probe socket, dropped `5` and the messages queued during the upgrade.
+#[test]
+fn closing_right_after_the_upgrade_still_writes_what_was_queued() {
+    let t0 = Instant::now();
+    let mut s = opened_polling(t0);
+    s.handle_probe_open(t0);
+    s.send(text("4during")).unwrap();
+    s.handle_probe_frame(t0, text("3probe"));
+    s.handle_polling_paused(t0);
+    assert_eq!(events(&mut s), vec![ClientEvent::Upgraded]);
+    s.close();
+    assert_eq!(
+        events(&mut s),
+        vec![ClientEvent::Closed(ClientCloseReason::ForcedClose)]
+    );
+    let probe: Vec<Frame> = std::iter::from_fn(|| s.poll_probe_transmit()).collect();
+    assert_eq!(probe, vec![text("2probe"), text("5"), text("4during")]);
+    // A failure drops them, as it drops the rest of the queue.
+    let mut s = opened_polling(t0);
+    s.handle_probe_open(t0);
+    s.send(text("4during")).unwrap();
+    s.handle_probe_frame(t0, text("3probe"));
+    s.handle_polling_paused(t0);
+    s.handle_transport_error("reset");
+    assert_eq!(s.poll_probe_transmit(), None);
+}
+
+/// Found by the `client_session` fuzz target: a message sent after the upgrade came out of
+/// `poll_transmit` before `5` and the messages queued during the upgrade.
+#[test]
+fn after_the_upgrade_the_probe_frames_come_first() {
+    let t0 = Instant::now();
+    let mut s = opened_polling(t0);
+    s.handle_probe_open(t0);
+    assert_eq!(s.poll_probe_transmit(), Some(text("2probe")));
+    s.send(text("4during")).unwrap();
+    s.handle_probe_frame(t0, text("3probe"));
+    s.handle_polling_paused(t0);
+    s.send(text("4after")).unwrap();
+    assert_eq!(
+        transmits(&mut s),
+        vec![text("5"), text("4during"), text("4after")]
+    );
+}

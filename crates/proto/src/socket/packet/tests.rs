@@ -186,6 +186,143 @@ fn deep_json_is_refused_without_overflowing_the_stack() {
 }
 
 #[test]
+fn header_numbers_must_be_canonical() {
+    let cases: &[(&str, Error)] = &[
+        (r#"2007["x"]"#, Error::NonCanonicalAckId),
+        (r#"200["x"]"#, Error::NonCanonicalAckId),
+        ("301[]", Error::NonCanonicalAckId),
+        (r#"2/admin,01["x"]"#, Error::NonCanonicalAckId),
+        (r#"2+1["x"]"#, Error::InvalidPayload("not a JSON array")),
+        (r#"2-1["x"]"#, Error::InvalidPayload("not a JSON array")),
+        ("29007199254740992[\"x\"]", Error::AckIdTooLarge),
+        (r#"218446744073709551616["x"]"#, Error::AckIdTooLarge),
+        (
+            r#"501-["x",{"_placeholder":true,"num":0}]"#,
+            Error::IllegalAttachments,
+        ),
+        (r#"500-["x"]"#, Error::IllegalAttachments),
+        (r#"5+1-["x"]"#, Error::IllegalAttachments),
+        (r#"5-1-["x"]"#, Error::IllegalAttachments),
+        (r#"59007199254740992-["x"]"#, Error::TooManyAttachments(10)),
+        ("601-1[]", Error::IllegalAttachments),
+        (
+            r#"51-01["x",{"_placeholder":true,"num":0}]"#,
+            Error::NonCanonicalAckId,
+        ),
+    ];
+    for (input, err) in cases {
+        assert_eq!(decode(input), Err(err.clone()), "{input:?}");
+    }
+    // `0` alone is canonical, for ack ids and attachment counts.
+    assert!(matches!(
+        ok(r#"20["x"]"#).data,
+        PacketData::Event { id: Some(0), .. }
+    ));
+    assert!(matches!(
+        ok("30[]").data,
+        PacketData::Ack { id: Some(0), .. }
+    ));
+    assert!(matches!(ok(r#"50-["x"]"#).data, PacketData::Event { .. }));
+    assert!(matches!(
+        ok(r#"2/admin,0["x"]"#).data,
+        PacketData::Event { id: Some(0), .. }
+    ));
+}
+
+fn at(t0: std::time::Instant, ms: u64) -> std::time::Instant {
+    t0 + std::time::Duration::from_millis(ms)
+}
+
+fn timeout_limits() -> DecodeLimits {
+    DecodeLimits {
+        attachment_timeout: std::time::Duration::from_millis(100),
+        ..DecodeLimits::default()
+    }
+}
+
+const TWO: &[u8] = br#"52-["x",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#;
+
+#[test]
+fn withheld_attachments_are_dropped_at_the_deadline_and_counted() {
+    let t0 = std::time::Instant::now();
+    let mut d = Decoder::new(timeout_limits());
+    assert_eq!(d.poll_timeout(), None);
+    assert_eq!(d.handle_text_at(t0, Bytes::from_static(TWO)), Ok(None));
+    assert_eq!(d.poll_timeout(), Some(at(t0, 100)));
+    // Each attachment gives the next one its own deadline.
+    assert_eq!(
+        d.handle_binary_at(at(t0, 60), Bytes::from_static(&[1])),
+        Ok(None)
+    );
+    assert_eq!(d.poll_timeout(), Some(at(t0, 160)));
+    assert!(!d.handle_timeout(at(t0, 159)));
+    assert!(d.is_pending());
+    assert!(d.handle_timeout(at(t0, 160)));
+    assert!(!d.is_pending());
+    assert_eq!(d.poll_timeout(), None);
+    assert_eq!(d.dropped_partials(), 1);
+    // The attachment that comes too late belongs to nothing: a protocol error.
+    assert_eq!(
+        d.handle_binary_at(at(t0, 170), Bytes::from_static(&[2])),
+        Err(Error::UnexpectedBinary)
+    );
+    // A later packet decodes as usual, and one in time completes.
+    assert_eq!(
+        d.handle_text_at(at(t0, 200), Bytes::from_static(TWO)),
+        Ok(None)
+    );
+    assert_eq!(
+        d.handle_binary_at(at(t0, 250), Bytes::from_static(&[1])),
+        Ok(None)
+    );
+    let p = d
+        .handle_binary_at(at(t0, 340), Bytes::from_static(&[2]))
+        .unwrap()
+        .unwrap();
+    assert!(matches!(p.data, PacketData::Event { .. }));
+    assert_eq!(d.poll_timeout(), None);
+    assert!(!d.handle_timeout(at(t0, 10_000)));
+    assert_eq!(d.dropped_partials(), 1);
+}
+
+#[test]
+fn a_partial_packet_dropped_on_disconnect_is_counted() {
+    let t0 = std::time::Instant::now();
+    let mut d = Decoder::new(timeout_limits());
+    d.reset();
+    assert_eq!(d.dropped_partials(), 0);
+    assert_eq!(d.handle_text_at(t0, Bytes::from_static(TWO)), Ok(None));
+    d.reset();
+    assert!(!d.is_pending());
+    assert_eq!(d.poll_timeout(), None);
+    assert_eq!(d.dropped_partials(), 1);
+}
+
+#[test]
+fn errors_and_clockless_calls_set_no_deadline() {
+    let t0 = std::time::Instant::now();
+    let mut d = Decoder::new(timeout_limits());
+    // Complete packets and errors leave no deadline.
+    d.handle_text_at(t0, Bytes::from_static(br#"2["x"]"#))
+        .unwrap();
+    assert!(d.handle_text_at(t0, Bytes::from_static(b"2{")).is_err());
+    assert_eq!(d.poll_timeout(), None);
+    // Text while pending is an error and does not move the deadline.
+    d.handle_text_at(t0, Bytes::from_static(TWO)).unwrap();
+    assert!(
+        d.handle_text_at(at(t0, 50), Bytes::from_static(br#"2["y"]"#))
+            .is_err()
+    );
+    assert_eq!(d.poll_timeout(), Some(at(t0, 100)));
+    // Without a clock a partial packet has no deadline (the caller has no timer).
+    let mut d = Decoder::new(timeout_limits());
+    d.handle_text(Bytes::from_static(TWO)).unwrap();
+    assert_eq!(d.poll_timeout(), None);
+    assert!(!d.handle_timeout(at(t0, 1_000_000)));
+    assert!(d.is_pending());
+}
+
+#[test]
 fn text_while_pending_and_stray_binary_are_errors() {
     let mut d = Decoder::default();
     assert_eq!(
@@ -353,4 +490,47 @@ fn enum_variants_as_one_argument() {
     assert_eq!(e.text, Bytes::from_static(br#"42["e",{"T":[1,2]}]"#));
     let e = encode_event("/", None, "e", &E::S { a: 3 }).unwrap();
     assert_eq!(e.text, Bytes::from_static(br#"42["e",{"S":{"a":3}}]"#));
+}
+
+/// Found by the `binary_placeholders` fuzz target: without serde_json's `float_roundtrip`,
+/// some floats read back one unit in the last place off what was sent.
+#[test]
+fn floats_survive_a_round_trip_exactly() {
+    let x = f64::from_bits(2120069961118122085);
+    let encoded = encode_event("/", None, "ev", &x).unwrap();
+    let p = Decoder::default()
+        .handle_text(encoded.text.slice(1..))
+        .unwrap()
+        .unwrap();
+    let PacketData::Event { args, .. } = p.data else {
+        panic!("not an event");
+    };
+    assert_eq!(args.deserialize::<f64>().unwrap().to_bits(), x.to_bits());
+    let v: Value = serde_json::from_slice(&encoded.text[2..]).unwrap();
+    assert_eq!(v[1].as_f64().unwrap().to_bits(), x.to_bits());
+}
+
+/// As `socket.io-parser`: `_placeholder: true` makes a placeholder (extra keys or not), any
+/// other `_placeholder` value is data (found by the `binary_placeholders` fuzz target: such
+/// objects were refused by the decoder but read as data by the deserialiser).
+#[test]
+fn placeholder_rule_matches_socket_io_parser() {
+    let mut d = Decoder::default();
+    assert_eq!(
+        d.handle_text(Bytes::from_static(
+            br#"51-["x",{"_placeholder":false,"num":0},{"_placeholder":true,"num":0,"y":1}]"#
+        )),
+        Ok(None)
+    );
+    let p = d.handle_binary(Bytes::from_static(&[9])).unwrap().unwrap();
+    let PacketData::Event { args, .. } = p.data else {
+        panic!("not an event");
+    };
+    let (data, bin): (Value, Bytes) = args.deserialize().unwrap();
+    assert_eq!(data, serde_json::json!({"_placeholder": false, "num": 0}));
+    assert_eq!(bin.as_ref(), &[9]);
+    assert_eq!(
+        decode(r#"51-["x",{"_placeholder":true}]"#),
+        Err(Error::InvalidPlaceholder)
+    );
 }
