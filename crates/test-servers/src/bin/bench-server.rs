@@ -1,0 +1,89 @@
+//! `bench-server`: the server load generators and cluster checks run against (contract:
+//! `shared/reference/test-servers.md`, section 3).
+//!
+//! `target/release/bench-server PORT`: binds `127.0.0.1:PORT` (0 picks a free port) and
+//! prints `listening on <addr> pid <pid>`. Namespace `/`: `echo` acks with its arguments,
+//! `broadcast` emits `broadcast` with its arguments to every socket of `/`, the sender
+//! included. Node's defaults otherwise (pingInterval 25 s, pingTimeout 20 s,
+//! maxHttpBufferSize 1 MB), both transports, CORS any origin, no recovery, `TCP_NODELAY`.
+//!
+//! Runtime: current-thread when the process may use one CPU (`taskset -c 0`), multi-thread
+//! otherwise; `WORKERS=n` sets the number of worker threads (1 = current-thread).
+
+use clap::Parser;
+use ferrio::{AckSender, Args, CorsConfig, SocketIo, SocketIoBuilder, SocketRef};
+use ferrio_test_servers::{init_tracing, shutdown_signal};
+
+/// Command line. Options that change the server are applied in [`builder`].
+#[derive(Parser, Debug)]
+#[command(about = "Ferrio's benchmark server: echo and broadcast on /")]
+struct Cli {
+    /// Port to listen on, on 127.0.0.1 (0 picks a free one).
+    port: u16,
+}
+
+fn main() -> std::io::Result<()> {
+    init_tracing();
+    let cli = Cli::parse();
+    runtime()?.block_on(run(cli))
+}
+
+/// The tokio runtime: `WORKERS`, else as many workers as CPUs this process may use.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let workers = std::env::var("WORKERS")
+        .ok()
+        .and_then(|w| w.parse::<usize>().ok())
+        .filter(|&w| w > 0)
+        // Honours the affinity mask (sched_getaffinity) and cgroup quotas.
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    }
+}
+
+async fn run(cli: Cli) -> std::io::Result<()> {
+    let io = builder(&cli).build();
+    handlers(&io);
+    let listener = std::net::TcpListener::bind(("127.0.0.1", cli.port))?;
+    let addr = listener.local_addr()?;
+    println!("listening on {addr} pid {}", std::process::id());
+    let stop = io.clone();
+    // `serve` sets TCP_NODELAY on every accepted connection.
+    ferrio::serve(listener, io.service(), async move {
+        shutdown_signal().await;
+        stop.close();
+    })
+    .await
+}
+
+/// The server's settings: Node's defaults, CORS any origin. Flags that change the server
+/// (adapter, parser) go here.
+fn builder(_cli: &Cli) -> SocketIoBuilder {
+    SocketIo::builder().cors(CorsConfig::any())
+}
+
+/// `echo` and `broadcast` on `/`.
+fn handlers(io: &SocketIo) {
+    let all = io.clone();
+    io.ns("/", move |socket: SocketRef| {
+        let all = all.clone();
+        async move {
+            socket.on("echo", async |ack: AckSender, args: Args| {
+                let _ = ack.send(&args);
+            });
+            socket.on("broadcast", move |args: Args| {
+                let all = all.clone();
+                async move {
+                    let _ = all.emit("broadcast", &args);
+                }
+            });
+        }
+    });
+}
