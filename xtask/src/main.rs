@@ -1,8 +1,10 @@
 //! Ferrio's task runner. `cargo xtask test` runs every check and test, installing what it needs
 //! first; `cargo xtask ci` is the same (what `.ci/run` calls); `cargo xtask chat [args]` starts
-//! the chat app; `cargo xtask autobahn [--update]` runs the Autobahn|Testsuite alone.
+//! the chat app; `cargo xtask autobahn [--update]` runs the Autobahn|Testsuite alone;
+//! `cargo xtask bench [--quick] [scenario...]` runs the benchmarks (`docs/BENCHMARKS.md`).
 
 mod autobahn;
+mod bench;
 mod chat;
 mod fuzz;
 mod util;
@@ -19,9 +21,11 @@ fn main() -> ExitCode {
         Some("autobahn") => autobahn::run_all(args.get(1).is_some_and(|a| a == "--update")),
         Some("npm") => npm_ci(),
         Some("chat") => chat::run(&args[1..]),
+        Some("bench") => bench::bench(&args[1..]),
+        Some("bench-smoke") => bench::smoke(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|ci|chat [args]|fuzz-smoke|autobahn [--update]|npm>"
+                "usage: cargo xtask <test|ci|chat [args]|bench [--quick] [--runs N] [--servers a,b] [scenario...]|bench-smoke|fuzz-smoke|autobahn [--update]|npm>"
             );
             return ExitCode::from(2);
         }
@@ -59,6 +63,7 @@ fn test() -> Result<(), String> {
     ))?;
     autobahn::run_all(false)?;
     fuzz::smoke()?;
+    bench::smoke()?;
     Ok(())
 }
 
