@@ -28,10 +28,11 @@ pub struct EngineConfig {
     pub cookie: Option<CookieConfig>,
     /// An async hook that accepts or refuses each handshake. Default none (accept all).
     pub allow_request: Option<AllowRequest>,
-    /// Bytes tungstenite buffers before it writes to the socket. Default 128 KiB.
+    /// Buffered WebSocket output past which the driver writes before queueing more frames
+    /// (frames are otherwise written once per wake-up). Default 128 KiB.
     pub ws_write_buffer_size: usize,
-    /// Most bytes tungstenite may buffer for writing; past it the session closes with a
-    /// transport error. Default 4 MiB.
+    /// Most bytes of WebSocket output buffered for one connection; past it the session
+    /// closes with a transport error. Default 4 MiB.
     pub ws_max_write_buffer_size: usize,
     /// Most live sessions; past it handshakes are refused with 503. Default 1 000 000.
     pub max_sessions: usize,

@@ -263,7 +263,7 @@ impl<H: EngineHandler> Driver<H> {
             match item {
                 Some(Ok(msg)) => match ws::from_message(msg) {
                     Incoming::Frame(frame) => self.session.handle_frame(now, frame),
-                    // tungstenite queues the pong itself; it goes out with the next flush.
+                    // The codec queues the pong itself; it goes out with the next flush.
                     Incoming::Control => self.ws_dirty = true,
                     Incoming::Closed => {
                         self.session
@@ -644,7 +644,7 @@ impl<H: EngineHandler> Driver<H> {
             let _ = tokio::time::timeout(timeout, async move {
                 for f in rest {
                     // After the peer's close frame nothing more may be sent; the close below
-                    // still flushes the reply to it that tungstenite queued.
+                    // still flushes the reply to it that the codec queued.
                     if ws.feed(ws::to_message(f)).await.is_err() {
                         break;
                     }
@@ -653,7 +653,7 @@ impl<H: EngineHandler> Driver<H> {
                     // Ours, after a protocol violation: the close frame with its code.
                     Some(frame) => ws.close(Some(frame)).await,
                     // A close frame without a code, or, when the peer closed first, the reply
-                    // to its close frame that tungstenite queued (sending a new one would fail).
+                    // to its close frame that the codec queued (sending a new one would fail).
                     None => SinkExt::close(&mut ws).await,
                 }
             })

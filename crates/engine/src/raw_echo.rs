@@ -52,7 +52,7 @@ async fn echo(mut ws: WsStream) {
                         return;
                     }
                 }
-                // tungstenite queued the pong; it goes out with this flush.
+                // The codec queued the pong; it goes out with this flush.
                 Incoming::Control => {
                     if ws.flush().await.is_err() {
                         return;

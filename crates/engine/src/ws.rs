@@ -1,28 +1,25 @@
-//! The WebSocket codec boundary: the only module that knows tungstenite.
+//! The WebSocket boundary: the upgrade handshake and the codec (`codec`, our own small
+//! server-side RFC 6455 codec), the only module that knows how frames look.
 
-use bytes::Bytes;
+mod codec;
+
 use ferrio_proto::engine::Frame;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
 
 use crate::{EngineBody, EngineConfig};
 
-pub(crate) use tokio_tungstenite::tungstenite::Error as WsError;
-pub(crate) use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-pub(crate) use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+pub(crate) use codec::{CloseCode, CloseFrame, Message as WsMessage, WsError};
 
 /// A server-side WebSocket over an upgraded hyper connection.
-pub(crate) type WsStream = WebSocketStream<TokioIo<Upgraded>>;
+pub(crate) type WsStream = codec::Codec<TokioIo<Upgraded>>;
 
 /// What a WebSocket read yields, in Engine.IO terms.
 pub(crate) enum Incoming {
     /// A data frame.
     Frame(Frame),
-    /// A control frame (ping/pong) that tungstenite answers itself.
+    /// A control frame (ping/pong); the codec has queued the pong itself.
     Control,
     /// The peer closed the socket.
     Closed,
@@ -111,33 +108,21 @@ fn is_valid_key(key: &[u8]) -> bool {
 pub(crate) async fn accept(on_upgrade: OnUpgrade, config: &EngineConfig) -> Option<WsStream> {
     let upgraded = on_upgrade.await.ok()?;
     let max = config.session.max_payload;
-    let ws_config = WebSocketConfig::default()
-        .max_message_size(Some(max))
-        .max_frame_size(Some(max))
-        .write_buffer_size(config.ws_write_buffer_size)
-        .max_write_buffer_size(
-            config
-                .ws_max_write_buffer_size
-                .max(config.ws_write_buffer_size + max + 1024),
-        );
-    Some(
-        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config))
-            .await,
-    )
+    let limits = codec::Limits {
+        max_message: max,
+        write_buffer_size: config.ws_write_buffer_size,
+        max_write_buffer: config
+            .ws_max_write_buffer_size
+            .max(config.ws_write_buffer_size + max + 1024),
+    };
+    Some(codec::Codec::new(TokioIo::new(upgraded), limits))
 }
 
-/// Converts a frame for the wire.
+/// Converts a frame for the wire. Text frames are UTF-8 by construction (they are built
+/// from Rust strings) and are not checked again.
 pub(crate) fn to_message(frame: Frame) -> WsMessage {
     match frame {
-        // Text frames are built from UTF-8 by construction; a broken one is sent as binary
-        // rather than dropped silently, and logged.
-        Frame::Text(b) => match Utf8Bytes::try_from(b) {
-            Ok(t) => WsMessage::Text(t),
-            Err(e) => {
-                tracing::error!("text frame is not UTF-8: {e}");
-                WsMessage::Binary(Bytes::new())
-            }
-        },
+        Frame::Text(b) => WsMessage::Text(b),
         Frame::Binary(b) => WsMessage::Binary(b),
     }
 }
@@ -145,10 +130,10 @@ pub(crate) fn to_message(frame: Frame) -> WsMessage {
 /// Converts what was read from the wire.
 pub(crate) fn from_message(msg: WsMessage) -> Incoming {
     match msg {
-        WsMessage::Text(t) => Incoming::Frame(Frame::Text(Bytes::from(t))),
+        WsMessage::Text(t) => Incoming::Frame(Frame::Text(t)),
         WsMessage::Binary(b) => Incoming::Frame(Frame::Binary(b)),
         WsMessage::Close(_) => Incoming::Closed,
-        WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => Incoming::Control,
+        WsMessage::Ping(_) | WsMessage::Pong(_) => Incoming::Control,
     }
 }
 
@@ -165,14 +150,14 @@ pub(crate) fn close_for_error(e: &WsError) -> (Option<CloseFrame>, &'static str)
         WsError::Protocol(_) => (
             Some(CloseFrame {
                 code: CloseCode::Protocol,
-                reason: "".into(),
+                reason: String::new(),
             }),
             "websocket protocol error",
         ),
-        WsError::Utf8(_) => (
+        WsError::Utf8 => (
             Some(CloseFrame {
                 code: CloseCode::Invalid,
-                reason: "".into(),
+                reason: String::new(),
             }),
             "invalid UTF-8 in text frame",
         ),
