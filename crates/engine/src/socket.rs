@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use ferrio_proto::engine::{CloseReason, Frame, SendError, Sid, TransportKind};
-use http::{HeaderMap, Method, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use tokio::sync::mpsc;
 
 /// The HTTP request that opened a session (the first polling GET or the WebSocket upgrade).
@@ -26,12 +26,17 @@ pub struct Handshake {
 }
 
 impl Handshake {
+    /// The handshake of a request. The URI and headers are copied: hyper parses them as
+    /// slices of its connection read buffer (8 KiB or more), which a kept `HeaderMap` would
+    /// otherwise hold for the whole life of the session.
     pub(crate) fn from_parts(
         method: Method,
         uri: Uri,
         headers: HeaderMap,
         remote_addr: Option<SocketAddr>,
     ) -> Self {
+        let uri = detached_uri(uri);
+        let headers = detached_headers(&headers);
         let query = uri
             .query()
             .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
@@ -44,6 +49,24 @@ impl Handshake {
             remote_addr,
         }
     }
+}
+
+/// A copy of `uri` that shares no buffer.
+fn detached_uri(uri: Uri) -> Uri {
+    Uri::try_from(uri.to_string()).unwrap_or(uri)
+}
+
+/// A copy of `headers` that shares no buffer (standard names stay static).
+fn detached_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let name =
+            HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone());
+        let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        out.append(name, copy);
+    }
+    out
 }
 
 /// A cheap, cloneable handle to one Engine.IO session. Sending never blocks: frames go into
@@ -196,5 +219,41 @@ fn transport_to_u8(t: TransportKind) -> u8 {
     match t {
         TransportKind::Polling => 0,
         TransportKind::WebSocket => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    #[test]
+    fn handshake_shares_nothing_with_the_request_buffer() {
+        // As hyper does: the URI and header values are slices of one read buffer.
+        let buf = Bytes::from(
+            b"/engine.io/?EIO=4&transport=websocket&x=%26a value x-custom-name".to_vec(),
+        );
+        let range = buf.as_ptr() as usize..buf.as_ptr() as usize + buf.len();
+        let uri = Uri::from_maybe_shared(buf.slice(0..44)).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.append(
+            HeaderName::from_bytes(&buf[51..64]).unwrap(),
+            HeaderValue::from_maybe_shared(buf.slice(45..50)).unwrap(),
+        );
+        headers.append(
+            http::header::ORIGIN,
+            HeaderValue::from_maybe_shared(buf.slice(45..50)).unwrap(),
+        );
+        let h = Handshake::from_parts(Method::GET, uri.clone(), headers, None);
+        assert_eq!(h.uri, uri);
+        assert_eq!(h.query.get("x").map(String::as_str), Some("&a"));
+        assert_eq!(h.headers.get("x-custom-name").unwrap(), "value");
+        assert_eq!(h.headers.get("origin").unwrap(), "value");
+        for v in h.headers.values() {
+            assert!(!range.contains(&(v.as_bytes().as_ptr() as usize)));
+        }
+        let path = h.uri.path_and_query().unwrap().as_str().as_ptr() as usize;
+        assert!(!range.contains(&path));
     }
 }
