@@ -1,4 +1,5 @@
-//! `cargo xtask bench [--quick] [--runs N] [--servers a,b] [scenario...]`: builds the servers
+//! `cargo xtask bench [--quick] [--runs N] [--servers a,b] [--ferrio-bin PATH] [--max-other F]
+//! [scenario...]`: builds the servers
 //! and the load generator in release, runs every scenario against every server (a fresh,
 //! pinned server per run; the generator pinned to the other core), drops noisy runs, prints
 //! the medians side by side with Ferrio/peer ratios and appends them to `docs/BENCHMARKS.md`.
@@ -13,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use crate::util::{Step, cargo, root, run};
 
-/// A run is noisy when other processes used more than this share of a core during it.
+/// A run is noisy when other processes used more than this share of a core during it
+/// (`--max-other`).
 const MAX_OTHER_CPU: f64 = 0.15;
 /// ... or the hypervisor stole more than this share.
 const MAX_STEAL: f64 = 0.02;
@@ -76,9 +78,9 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
                 "--payload".into(),
                 "32".into(),
                 "--duration".into(),
-                q("10", "2"),
+                q("5", "2"),
                 "--warmup".into(),
-                q("2", "0.5"),
+                q("1", "0.5"),
             ]),
             metrics: &[
                 ("server_us_per_op", "server CPU per round trip (us)"),
@@ -99,9 +101,9 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
                 "--payload".into(),
                 "1024".into(),
                 "--duration".into(),
-                q("10", "2"),
+                q("5", "2"),
                 "--warmup".into(),
-                q("2", "0.5"),
+                q("1", "0.5"),
             ]),
             metrics: &[
                 ("server_us_per_delivery", "server CPU per delivery (us)"),
@@ -166,9 +168,9 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
                 "--payload".into(),
                 "32".into(),
                 "--duration".into(),
-                q("10", "2"),
+                q("5", "2"),
                 "--warmup".into(),
-                q("2", "0.5"),
+                q("1", "0.5"),
             ]),
             metrics: &[
                 ("server_us_per_op", "server CPU per round trip (us)"),
@@ -219,6 +221,8 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     let mut runs = 3usize;
     let mut only: Option<Vec<String>> = None;
     let mut wanted = Vec::new();
+    let mut ferrio_bin: Option<String> = None;
+    let mut max_other = MAX_OTHER_CPU;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -238,6 +242,15 @@ pub fn bench(args: &[String]) -> Result<(), String> {
                         .collect(),
                 )
             }
+            "--ferrio-bin" => {
+                ferrio_bin = Some(it.next().ok_or("--ferrio-bin needs a path")?.clone())
+            }
+            "--max-other" => {
+                max_other = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--max-other needs a number")?
+            }
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
             s => wanted.push(s.to_owned()),
         }
@@ -251,10 +264,16 @@ pub fn bench(args: &[String]) -> Result<(), String> {
             return Err(format!("unknown scenario {w}"));
         }
     }
-    let servers: Vec<Server> = servers(true)
+    let mut servers: Vec<Server> = servers(true)
         .into_iter()
         .filter(|s| only.as_ref().is_none_or(|o| o.iter().any(|n| n == s.name)))
         .collect();
+    if let Some(bin) = ferrio_bin {
+        // Another build of bench-server (e.g. a baseline kept aside).
+        for s in servers.iter_mut().filter(|s| s.name == "ferrio") {
+            s.cmd = vec![bin.clone()];
+        }
+    }
     build(&servers)?;
     let command = format!("cargo xtask bench {}", args.join(" "));
     let mut tables = Vec::new();
@@ -273,7 +292,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
                 }
                 let server = servers.iter().find(|s| s.name == *name).ok_or("server")?;
                 eprintln!("--> {} on {} (attempt {attempts})", sc.name, server.name);
-                match run_once(server, &sc.args, true) {
+                match run_once(server, &sc.args, true, max_other) {
                     Ok(r) => {
                         eprintln!("    {}", r.line);
                         done.push(r);
@@ -286,7 +305,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         println!("{table}");
         tables.push(table);
     }
-    append(&command, &tables)
+    append(&command, &tables, max_other)
 }
 
 /// Builds every server and the generator.
@@ -333,7 +352,7 @@ fn clean(runs: &[Run]) -> usize {
 
 /// Starts `server` on a free port (pinned when `pin`), runs the generator once, stops the
 /// server.
-fn run_once(server: &Server, args: &[String], pin: bool) -> Result<Run, String> {
+fn run_once(server: &Server, args: &[String], pin: bool, max_other: f64) -> Result<Run, String> {
     let mut cmd = if pin {
         let mut c = Command::new("taskset");
         c.args(["-c", SERVER_CPU]).arg(&server.cmd[0]);
@@ -377,7 +396,7 @@ fn run_once(server: &Server, args: &[String], pin: bool) -> Result<Run, String> 
         return Err(format!("ferrio-bench failed ({})", out.status));
     }
     let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let noisy = field(&line, "other_cpu_util").unwrap_or(0.0) > MAX_OTHER_CPU
+    let noisy = field(&line, "other_cpu_util").unwrap_or(0.0) > max_other
         || field(&line, "steal_util").unwrap_or(0.0) > MAX_STEAL;
     Ok(Run { line, noisy })
 }
@@ -536,7 +555,7 @@ fn table(sc: &Scenario, results: &[(&str, Vec<Run>)], runs: usize) -> String {
 }
 
 /// Appends the tables to `docs/BENCHMARKS.md`.
-fn append(command: &str, tables: &[String]) -> Result<(), String> {
+fn append(command: &str, tables: &[String], max_other: f64) -> Result<(), String> {
     let path = root().join("docs/BENCHMARKS.md");
     let commit = Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
@@ -557,7 +576,7 @@ fn append(command: &str, tables: &[String]) -> Result<(), String> {
     text += &format!(
         "\n### {date}, commit {commit}\n\n`{}` (server pinned to CPU {SERVER_CPU}, generator to \
          CPU {GENERATOR_CPU}, fresh server per run; medians, all runs in brackets; runs where \
-         other processes used more than {MAX_OTHER_CPU} of a core or steal passed \
+         other processes used more than {max_other} of a core or steal passed \
          {MAX_STEAL} are dropped)\n\n",
         command.trim()
     );
@@ -649,7 +668,7 @@ pub fn smoke() -> Result<(), String> {
     let mut failed = Vec::new();
     for (args, positive) in cases {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let result = run_once(&ferrio, &args, false).and_then(|r| {
+        let result = run_once(&ferrio, &args, false, f64::INFINITY).and_then(|r| {
             let errors = field(&r.line, "errors").unwrap_or(0.0);
             if errors != 0.0 {
                 return Err(format!("{errors} errors: {}", r.line));
