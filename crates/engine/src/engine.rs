@@ -8,7 +8,7 @@ use ferrio_proto::engine::{CloseReason, Session, Sid, TransportKind, payload::En
 use tokio::sync::mpsc;
 
 use crate::driver::{Cmd, Driver, clock_now};
-use crate::socket::{Control, Outgoing};
+use crate::socket::Outgoing;
 use crate::ws::WsStream;
 use crate::{EngineConfig, EngineHandler, EngineSocket, Handshake};
 
@@ -117,9 +117,8 @@ impl<H: EngineHandler> Engine<H> {
         };
         let (frames_tx, frames_rx) =
             mpsc::channel::<Outgoing>(cfg.session.max_buffered_packets.max(1));
-        let (control_tx, control_rx) = mpsc::channel::<Control>(1);
         let (cmd_tx, cmd_rx) = mpsc::channel(CMD_QUEUE);
-        let socket = EngineSocket::new(sid, handshake, transport, frames_tx, control_tx);
+        let socket = EngineSocket::new(sid, handshake, transport, frames_tx);
         {
             let mut sessions = self.shared.sessions();
             if sessions.len() >= cfg.max_sessions {
@@ -138,15 +137,14 @@ impl<H: EngineHandler> Engine<H> {
                 },
             );
         }
-        let driver = Driver::new(
+        let driver = Box::new(Driver::new(
             self.clone(),
             session,
             socket,
             cmd_rx,
             frames_rx,
-            control_rx,
             ws,
-        );
+        ));
         tokio::spawn(driver.run());
         Some(open)
     }

@@ -3,9 +3,12 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::task::{Context, Poll};
 
 use ferrio_proto::engine::{CloseReason, Frame, SendError, Sid, TransportKind};
+use futures_util::task::AtomicWaker;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use tokio::sync::mpsc;
 
@@ -83,7 +86,11 @@ struct Inner {
     transport: AtomicU8,
     poll_waiting: AtomicBool,
     frames: mpsc::Sender<Outgoing>,
-    control: mpsc::Sender<Control>,
+    /// A close requested by a handle, for the driver (never blocked by data). A slot and a
+    /// waker rather than a channel: a tokio channel allocates its first block (about 1.3 KiB)
+    /// up front, for every session.
+    close: Mutex<Option<CloseReason>>,
+    close_waker: AtomicWaker,
 }
 
 /// What a handle queues for the driver: one frame, or frames that must stay together (a
@@ -94,19 +101,12 @@ pub(crate) enum Outgoing {
     Group(Box<[Frame]>),
 }
 
-/// A request from a handle to the driver that must not be lost when the frame queue is full.
-#[derive(Debug)]
-pub(crate) enum Control {
-    Close(CloseReason),
-}
-
 impl EngineSocket {
     pub(crate) fn new(
         sid: Sid,
         handshake: Arc<Handshake>,
         transport: TransportKind,
         frames: mpsc::Sender<Outgoing>,
-        control: mpsc::Sender<Control>,
     ) -> Self {
         EngineSocket {
             inner: Arc::new(Inner {
@@ -115,7 +115,8 @@ impl EngineSocket {
                 transport: AtomicU8::new(transport_to_u8(transport)),
                 poll_waiting: AtomicBool::new(false),
                 frames,
-                control,
+                close: Mutex::new(None),
+                close_waker: AtomicWaker::new(),
             }),
         }
     }
@@ -194,9 +195,24 @@ impl EngineSocket {
 
     /// Closes the session with a given reason.
     pub fn close_with(&self, reason: CloseReason) {
-        // The control queue is only ever used for closing; once one close is queued, later
-        // ones change nothing, so a full queue can be ignored.
-        let _ = self.inner.control.try_send(Control::Close(reason));
+        // Once one close is pending, later ones change nothing.
+        let mut slot = self.inner.close.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(reason);
+        }
+        drop(slot);
+        self.inner.close_waker.wake();
+    }
+
+    /// For the driver: a close requested by a handle, if any; otherwise the task is woken
+    /// when one is.
+    pub(crate) fn poll_close_request(&self, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        self.inner.close_waker.register(cx.waker());
+        let mut slot = self.inner.close.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.take() {
+            Some(reason) => Poll::Ready(reason),
+            None => Poll::Pending,
+        }
     }
 
     /// Whether the session's driver is gone.
