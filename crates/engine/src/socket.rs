@@ -90,6 +90,8 @@ struct Inner {
     /// waker rather than a channel: a tokio channel allocates its first block (about 1.3 KiB)
     /// up front, for every session.
     close: Mutex<Option<CloseReason>>,
+    /// Set with `close`, so that the driver's check is one atomic load.
+    close_pending: AtomicBool,
     close_waker: AtomicWaker,
 }
 
@@ -116,6 +118,7 @@ impl EngineSocket {
                 poll_waiting: AtomicBool::new(false),
                 frames,
                 close: Mutex::new(None),
+                close_pending: AtomicBool::new(false),
                 close_waker: AtomicWaker::new(),
             }),
         }
@@ -200,6 +203,7 @@ impl EngineSocket {
         if slot.is_none() {
             *slot = Some(reason);
         }
+        self.inner.close_pending.store(true, Ordering::Release);
         drop(slot);
         self.inner.close_waker.wake();
     }
@@ -208,7 +212,11 @@ impl EngineSocket {
     /// when one is.
     pub(crate) fn poll_close_request(&self, cx: &mut Context<'_>) -> Poll<CloseReason> {
         self.inner.close_waker.register(cx.waker());
+        if !self.inner.close_pending.load(Ordering::Acquire) {
+            return Poll::Pending;
+        }
         let mut slot = self.inner.close.lock().unwrap_or_else(|p| p.into_inner());
+        self.inner.close_pending.store(false, Ordering::Release);
         match slot.take() {
             Some(reason) => Poll::Ready(reason),
             None => Poll::Pending,
