@@ -133,8 +133,9 @@ pub(crate) struct Codec<S> {
     limits: Limits,
     /// Bytes of an incomplete frame (empty, without allocation, when idle).
     rbuf: BytesMut,
-    /// The fragments of a message in progress: its opcode and payload so far.
-    partial: Option<(u8, BytesMut)>,
+    /// The fragments of a message in progress: its opcode, payload so far, and (text) how
+    /// many leading bytes are known to be whole UTF-8 characters.
+    partial: Option<(u8, BytesMut, usize)>,
     /// Encoded frames not yet written (empty, without allocation, when flushed).
     wbuf: Vec<u8>,
     /// Bytes of `wbuf` already written.
@@ -270,11 +271,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Codec<S> {
                 if h.fin {
                     return message(h.opcode, payload).map(|m| Ok(Some(m)));
                 }
-                self.partial = Some((h.opcode, payload));
+                let checked = check_text_prefix(h.opcode, &payload, 0)?;
+                self.partial = Some((h.opcode, payload, checked));
                 Ok(Ok(None))
             }
             0x0 => {
-                let Some((opcode, mut data)) = self.partial.take() else {
+                let Some((opcode, mut data, checked)) = self.partial.take() else {
                     return Err(WsError::Protocol("continuation without a message"));
                 };
                 let size = data.len() + payload.len();
@@ -285,7 +287,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Codec<S> {
                 if h.fin {
                     return message(opcode, data).map(|m| Ok(Some(m)));
                 }
-                self.partial = Some((opcode, data));
+                // Fail fast: invalid UTF-8 closes the connection at the fragment holding it.
+                let checked = check_text_prefix(opcode, &data, checked)?;
+                self.partial = Some((opcode, data, checked));
                 Ok(Ok(None))
             }
             0x8 => {
@@ -448,6 +452,21 @@ fn message(opcode: u8, payload: BytesMut) -> Result<Message, WsError> {
         Ok(Message::Text(payload))
     } else {
         Ok(Message::Binary(payload))
+    }
+}
+
+/// For an unfinished text message: checks the bytes after the first `checked` (already
+/// whole characters) and returns how many leading bytes are now known whole; a character
+/// cut at the end is not an error yet. Each byte is checked about once.
+fn check_text_prefix(opcode: u8, data: &[u8], checked: usize) -> Result<usize, WsError> {
+    if opcode != 0x1 {
+        return Ok(checked);
+    }
+    let rest = data.get(checked..).unwrap_or_default();
+    match std::str::from_utf8(rest) {
+        Ok(_) => Ok(data.len()),
+        Err(e) if e.error_len().is_none() => Ok(checked + e.valid_up_to()),
+        Err(_) => Err(WsError::Utf8),
     }
 }
 

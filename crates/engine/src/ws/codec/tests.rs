@@ -327,3 +327,27 @@ fn mask_matches_the_bytewise_xor() {
         assert_eq!(fast, slow, "{len}");
     }
 }
+
+#[tokio::test]
+async fn invalid_utf8_fails_at_the_fragment_that_holds_it() {
+    let (mut ws, mut peer) = pair();
+    // "κόσμε" cut inside a character, then an invalid byte; the final fragment never comes.
+    let text = "κόσμε".as_bytes();
+    let mut bytes = client_frame(0x01, &text[..3]);
+    bytes.extend(client_frame(0x00, &text[3..7]));
+    peer.write_all(&bytes).await.unwrap();
+    let mut invalid = client_frame(0x00, &[0xF4, 0x90, 0x80, 0x80]);
+    invalid.extend(client_frame(0x00, b"more"));
+    peer.write_all(&invalid).await.unwrap();
+    assert!(matches!(next(&mut ws).await, Some(Err(WsError::Utf8))));
+    // A character split across fragments is fine.
+    let (mut ws, mut peer) = pair();
+    let mut bytes = client_frame(0x01, &text[..1]);
+    bytes.extend(client_frame(0x00, &text[1..5]));
+    bytes.extend(client_frame(0x80, &text[5..]));
+    peer.write_all(&bytes).await.unwrap();
+    assert_eq!(
+        next(&mut ws).await.unwrap().unwrap(),
+        Message::Text(Bytes::from("κόσμε"))
+    );
+}
