@@ -106,7 +106,7 @@ pub async fn run(cli: &Cli) -> io::Result<Map<String, Value>> {
     );
     out.insert(
         "server_us_per_delivery".into(),
-        per_op(w.server.as_secs_f64(), deliveries).into(),
+        per_op(w.server.as_secs_f64(), deliveries),
     );
     out.insert(
         "errors".into(),

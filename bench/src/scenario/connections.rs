@@ -103,7 +103,7 @@ pub async fn run(cli: &Cli) -> io::Result<Map<String, Value>> {
     out.insert("hold_pings".into(), hold_pings.into());
     out.insert(
         "heartbeat_server_us_per_ping".into(),
-        per_op(hold_w.server.as_secs_f64(), hold_pings).into(),
+        per_op(hold_w.server.as_secs_f64(), hold_pings),
     );
     Ok(out)
 }

@@ -47,7 +47,7 @@ pub async fn run(cli: &Cli) -> io::Result<Map<String, Value>> {
     );
     out.insert(
         "server_us_per_op".into(),
-        per_op(w.server.as_secs_f64(), ops).into(),
+        per_op(w.server.as_secs_f64(), ops),
     );
     out.insert("errors".into(), phase.errors.load(Ordering::Relaxed).into());
     percentiles(&mut out, "latency", &mut latencies);
