@@ -8,6 +8,7 @@
 //! ferrio-bench broadcast --addr ... --pid ... --clients 1000 --payload 1024
 //! ferrio-bench connections --addr ... --pid ... --clients 10000 --hold 30
 //! ferrio-bench poll-echo --addr ... --pid ... --clients 50
+//! ferrio-bench cluster --addr A --pid P --peer B --peer-pid Q --clients 1000
 //! ```
 //!
 //! Every line carries the generator's own CPU use (`generator_cpu_util`: near 1.0 means the
@@ -72,6 +73,13 @@ pub struct Cli {
     /// Worker threads of the generator (1: a current-thread runtime).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// cluster: another server of the cluster (repeat for each); connections are spread
+    /// round-robin over `--addr` and these.
+    #[arg(long = "peer", value_name = "ADDR")]
+    pub peers: Vec<SocketAddr>,
+    /// cluster: the pid of each `--peer`, in the same order (their CPU is added).
+    #[arg(long = "peer-pid", value_name = "PID")]
+    pub peer_pids: Vec<u32>,
 }
 
 /// The scenarios.
@@ -85,7 +93,8 @@ pub enum Scenario {
     Connections,
     /// Ack round trips over HTTP long-polling.
     PollEcho,
-    /// Several servers in a cluster (not written yet).
+    /// `broadcast` over the servers of a cluster (`--addr` and `--peer`s): one sender on the
+    /// first, receivers spread over all; CPU summed over every server.
     Cluster,
 }
 

@@ -141,9 +141,21 @@ pub struct Sample {
 impl Sample {
     /// Samples the server `pid`, this process and the machine.
     pub fn take(pid: u32) -> Sample {
+        Self::take_all(&[pid])
+    }
+
+    /// Samples several server processes (a cluster: their CPU is added), this process and
+    /// the machine.
+    pub fn take_all(pids: &[u32]) -> Sample {
+        let mut server = Cpu::default();
+        for pid in pids {
+            let c = Cpu::of(&pid.to_string());
+            server.sched += c.sched;
+            server.ticks += c.ticks;
+        }
         Sample {
             at: std::time::Instant::now(),
-            server: Cpu::of(&pid.to_string()),
+            server,
             generator: Cpu::of("self"),
             machine: Machine::now(),
         }

@@ -63,6 +63,8 @@ struct Scenario {
     metrics: &'static [(&'static str, &'static str)],
     /// Servers that cannot run it.
     skip: &'static [&'static str],
+    /// A cluster of this many servers of a kind on a private `redis-server` (0: one server).
+    nodes: usize,
 }
 
 fn scenarios(quick: bool) -> Vec<Scenario> {
@@ -91,6 +93,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
                 ("generator_cpu_util", "generator CPU (cores)"),
             ],
             skip: &[],
+            nodes: 0,
         },
         Scenario {
             name: "broadcast",
@@ -113,6 +116,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
                 ("generator_cpu_util", "generator CPU (cores)"),
             ],
             skip: &[],
+            nodes: 0,
         },
         Scenario {
             name: "connections",
@@ -137,6 +141,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
                 ("server_cpu_util", "idle server CPU (cores)"),
             ],
             skip: &[],
+            nodes: 0,
         },
         Scenario {
             name: "connections-polling",
@@ -158,6 +163,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
                 ),
             ],
             skip: &["rawws"],
+            nodes: 0,
         },
         Scenario {
             name: "poll-echo",
@@ -179,6 +185,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
                 ("latency_p99_us", "latency p99 (us)"),
             ],
             skip: &["rawws"],
+            nodes: 0,
         },
         Scenario {
             name: "scale",
@@ -202,6 +209,34 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
                 ("server_cpu_util", "idle server CPU (cores)"),
             ],
             skip: &[],
+            nodes: 0,
+        },
+        Scenario {
+            name: "cluster",
+            args: a(&[
+                "cluster".into(),
+                "--clients".into(),
+                q("1000", "200"),
+                "--payload".into(),
+                "1024".into(),
+                "--duration".into(),
+                q("5", "2"),
+                "--warmup".into(),
+                q("1", "0.5"),
+            ]),
+            metrics: &[
+                (
+                    "server_us_per_delivery",
+                    "CPU of all servers per delivery (us)",
+                ),
+                ("deliveries_per_s", "deliveries/s"),
+                ("latency_p50_us", "delivery latency p50 (us)"),
+                ("latency_p99_us", "delivery latency p99 (us)"),
+                ("generator_cpu_util", "generator CPU (cores)"),
+            ],
+            // socketioxide's Redis adapter has its own format; the raw hub has no cluster.
+            skip: &["socketioxide", "rawws"],
+            nodes: 2,
         },
     ]
 }
@@ -213,6 +248,7 @@ const DEFAULT: &[&str] = &[
     "connections",
     "connections-polling",
     "poll-echo",
+    "cluster",
 ];
 
 /// `cargo xtask bench ...`.
@@ -292,7 +328,12 @@ pub fn bench(args: &[String]) -> Result<(), String> {
                 }
                 let server = servers.iter().find(|s| s.name == *name).ok_or("server")?;
                 eprintln!("--> {} on {} (attempt {attempts})", sc.name, server.name);
-                match run_once(server, &sc.args, true, max_other) {
+                let result = if sc.nodes > 0 {
+                    run_cluster_once(server, sc.nodes, &sc.args, true, max_other)
+                } else {
+                    run_once(server, &sc.args, true, max_other)
+                };
+                match result {
                     Ok(r) => {
                         eprintln!("    {}", r.line);
                         done.push(r);
@@ -399,6 +440,127 @@ fn run_once(server: &Server, args: &[String], pin: bool, max_other: f64) -> Resu
     let noisy = field(&line, "other_cpu_util").unwrap_or(0.0) > max_other
         || field(&line, "steal_util").unwrap_or(0.0) > MAX_STEAL;
     Ok(Run { line, noisy })
+}
+
+/// Starts a private `redis-server` and `nodes` servers of `server`'s kind joined through it
+/// (`--redis URL`), runs the generator once against all of them, stops everything.
+fn run_cluster_once(
+    server: &Server,
+    nodes: usize,
+    args: &[String],
+    pin: bool,
+    max_other: f64,
+) -> Result<Run, String> {
+    let redis = Redis::start(pin)?;
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let mut children = Vec::new();
+    let mut endpoints = Vec::new();
+    for _ in 0..nodes.max(2) {
+        let mut cmd = pinned(pin, &server.cmd[0]);
+        cmd.args(&server.cmd[1..])
+            .args(["0", "--redis", &url])
+            .env_remove("WORKERS")
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = Guard(
+            cmd.spawn()
+                .map_err(|e| format!("{}: cannot start: {e}", server.name))?,
+        );
+        endpoints.push(listening_line(&mut child.0)?);
+        children.push(child);
+    }
+    let mut gen_cmd = pinned(pin, &generator(pin));
+    gen_cmd.args(args).args([
+        "--addr",
+        &endpoints[0].0,
+        "--pid",
+        &endpoints[0].1,
+        "--label",
+        server.name,
+    ]);
+    for (addr, pid) in &endpoints[1..] {
+        gen_cmd.args(["--peer", addr, "--peer-pid", pid]);
+    }
+    gen_cmd.stdin(Stdio::null()).stderr(Stdio::inherit());
+    let out = gen_cmd
+        .output()
+        .map_err(|e| format!("ferrio-bench: cannot start: {e}"))?;
+    for c in &mut children {
+        c.stop();
+    }
+    drop(redis);
+    if !out.status.success() {
+        return Err(format!("ferrio-bench failed ({})", out.status));
+    }
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let noisy = field(&line, "other_cpu_util").unwrap_or(0.0) > max_other
+        || field(&line, "steal_util").unwrap_or(0.0) > MAX_STEAL;
+    Ok(Run { line, noisy })
+}
+
+/// `program`, pinned to the servers' core when `pin`.
+fn pinned(pin: bool, program: &str) -> Command {
+    if pin {
+        let mut c = Command::new("taskset");
+        c.args(["-c", SERVER_CPU]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+fn generator(release: bool) -> String {
+    root()
+        .join("target")
+        .join(if release { "release" } else { "debug" })
+        .join("ferrio-bench")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A `redis-server` of the benchmark's own on a free port, keeping nothing on disk; killed on
+/// drop.
+struct Redis {
+    port: u16,
+    _child: Guard,
+}
+
+impl Redis {
+    fn start(pin: bool) -> Result<Redis, String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| format!("a free port: {e}"))?;
+        let mut cmd = pinned(pin, "redis-server");
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = Guard(
+            cmd.spawn()
+                .map_err(|e| format!("redis-server: cannot start: {e}"))?,
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                use std::io::Write;
+                let mut buf = [0u8; 16];
+                if s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| n > 0) {
+                    return Ok(Redis {
+                        port,
+                        _child: child,
+                    });
+                }
+            }
+            if Instant::now() > deadline {
+                return Err("redis-server did not answer within 10 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 /// Reads `listening on ADDR pid PID` from the server's stdout.
@@ -663,12 +825,31 @@ pub fn smoke() -> Result<(), String> {
             ],
             &["ops", "server_us_per_op", "latency_p50_us"],
         ),
+        (
+            &[
+                "cluster",
+                "--clients",
+                "20",
+                "--payload",
+                "1024",
+                "--duration",
+                "1",
+                "--warmup",
+                "0.2",
+            ],
+            &["deliveries", "server_us_per_delivery", "latency_p50_us"],
+        ),
     ];
     let mut passed = 0;
     let mut failed = Vec::new();
     for (args, positive) in cases {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let result = run_once(&ferrio, &args, false, f64::INFINITY).and_then(|r| {
+        let once = if args[0] == "cluster" {
+            run_cluster_once(&ferrio, 2, &args, false, f64::INFINITY)
+        } else {
+            run_once(&ferrio, &args, false, f64::INFINITY)
+        };
+        let result = once.and_then(|r| {
             let errors = field(&r.line, "errors").unwrap_or(0.0);
             if errors != 0.0 {
                 return Err(format!("{errors} errors: {}", r.line));

@@ -47,12 +47,16 @@ struct Shared {
     pong_due: Arc<AtomicBool>,
 }
 
-/// Runs the scenario.
+/// Runs the scenario: on one server, or (`cluster`) on `--addr` and every `--peer`, the
+/// connections spread round-robin, the sender on the first server.
 pub async fn run(cli: &Cli) -> io::Result<Map<String, Value>> {
-    let addr = cli.addr;
+    let mut addrs = vec![cli.addr];
+    addrs.extend(cli.peers.iter().copied());
+    let mut pids = vec![cli.pid];
+    pids.extend(cli.peer_pids.iter().copied());
     let window = cli.window.clamp(1, RING / 2) as u64;
-    let mut conns = connect_all(cli.clients.max(1), cli.concurrency, |_| {
-        WsConn::connect(addr)
+    let mut conns = connect_all(cli.clients.max(1), cli.concurrency, |i| {
+        WsConn::connect(addrs[i % addrs.len()])
     })
     .await?;
     let shared = Arc::new(Shared {
@@ -79,12 +83,12 @@ pub async fn run(cli: &Cli) -> io::Result<Map<String, Value>> {
     }
     let sender = tokio::spawn(send(sender_w, shared.clone(), window, cli.payload));
     tokio::time::sleep(cli.warmup()).await;
-    let a = Sample::take(cli.pid);
+    let a = Sample::take_all(&pids);
     let sent_a = shared.completed.load(Ordering::Relaxed);
     shared.phase.measuring.store(true, Ordering::Relaxed);
     tokio::time::sleep(cli.duration()).await;
     shared.phase.measuring.store(false, Ordering::Relaxed);
-    let b = Sample::take(cli.pid);
+    let b = Sample::take_all(&pids);
     let sent_b = shared.completed.load(Ordering::Relaxed);
     shared.phase.stop.store(true, Ordering::Relaxed);
     let stalled = sender.await.map_err(io::Error::other)?;
@@ -97,6 +101,7 @@ pub async fn run(cli: &Cli) -> io::Result<Map<String, Value>> {
     let deliveries = shared.deliveries.load(Ordering::Relaxed);
     let mut out = w.json();
     out.insert("payload".into(), cli.payload.into());
+    out.insert("servers".into(), addrs.len().into());
     out.insert("window".into(), window.into());
     out.insert("broadcasts".into(), (sent_b - sent_a).into());
     out.insert("deliveries".into(), deliveries.into());

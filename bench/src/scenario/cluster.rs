@@ -1,22 +1,23 @@
-//! `cluster`: N servers in one cluster (e.g. `bench-server PORT --redis URL`), clients spread
-//! over them, one sender; every client receives each broadcast through the adapter.
-//!
-//! Not written yet (it needs the Redis adapter). The plan, so that it fits the others: take
-//! `--addr` once per server (and `--pid` likewise), connect `clients` spread round-robin, run
-//! the sender loop of `broadcast` against the first server, and report deliveries/s,
-//! delivery latency (p50/p99/p999) and the CPU per delivery of each server and of all of
-//! them, with the same window fields (`Window::json`).
+//! `cluster`: `broadcast` over the servers of a cluster (e.g. `bench-server PORT --redis URL`
+//! several times, or Node servers with `@socket.io/redis-adapter`): connections spread
+//! round-robin over `--addr` and the `--peer`s, one sender on the first server; every
+//! receiver gets each broadcast, through the adapter for those on other servers. Reports
+//! deliveries/s, delivery latency and the CPU per delivery of all servers together.
 
 use std::io;
 
 use serde_json::{Map, Value};
 
+use super::broadcast;
 use crate::Cli;
 
 /// Runs the scenario.
-pub async fn run(_cli: &Cli) -> io::Result<Map<String, Value>> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "the cluster scenario is not written yet",
-    ))
+pub async fn run(cli: &Cli) -> io::Result<Map<String, Value>> {
+    if cli.peers.is_empty() || cli.peers.len() != cli.peer_pids.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cluster needs at least one --peer ADDR, and one --peer-pid PID for each",
+        ));
+    }
+    broadcast::run(cli).await
 }

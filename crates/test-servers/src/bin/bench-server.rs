@@ -1,10 +1,10 @@
 //! `bench-server`: the server load generators and cluster checks run against (contract:
 //! `shared/reference/test-servers.md`, section 3).
 //!
-//! `target/release/bench-server PORT`: binds `127.0.0.1:PORT` (0 picks a free port) and
+//! `target/release/bench-server PORT [--redis URL]`: binds `127.0.0.1:PORT` (0 picks a free port) and
 //! prints `listening on <addr> pid <pid>`. Namespace `/`: `echo` acks with its arguments,
 //! `broadcast` emits `broadcast` with its arguments to every socket of `/`, the sender
-//! included. Node's defaults otherwise (pingInterval 25 s, pingTimeout 20 s,
+//! included (across the cluster with `--redis`). Node's defaults otherwise (pingInterval 25 s, pingTimeout 20 s,
 //! maxHttpBufferSize 1 MB), both transports, CORS any origin, no recovery, `TCP_NODELAY`.
 //!
 //! Runtime: current-thread when the process may use one CPU (`taskset -c 0`), multi-thread
@@ -20,6 +20,10 @@ use ferrio_test_servers::{init_tracing, shutdown_signal};
 struct Cli {
     /// Port to listen on, on 127.0.0.1 (0 picks a free one).
     port: u16,
+    /// Joins a cluster through Redis, in the classic format of `@socket.io/redis-adapter`
+    /// (key `socket.io`), so Node servers with that adapter can be in the same cluster.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
 }
 
 fn main() -> std::io::Result<()> {
@@ -49,7 +53,7 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 async fn run(cli: Cli) -> std::io::Result<()> {
-    let io = builder(&cli).build();
+    let io = builder(&cli).await?.build();
     handlers(&io);
     let listener = std::net::TcpListener::bind(("127.0.0.1", cli.port))?;
     let addr = listener.local_addr()?;
@@ -65,8 +69,16 @@ async fn run(cli: Cli) -> std::io::Result<()> {
 
 /// The server's settings: Node's defaults, CORS any origin. Flags that change the server
 /// (adapter, parser) go here.
-fn builder(_cli: &Cli) -> SocketIoBuilder {
-    SocketIo::builder().cors(CorsConfig::any())
+async fn builder(cli: &Cli) -> std::io::Result<SocketIoBuilder> {
+    let mut b = SocketIo::builder().cors(CorsConfig::any());
+    if let Some(url) = &cli.redis {
+        let adapter =
+            ferrio_redis::RedisAdapter::classic(url, ferrio_redis::RedisConfig::default())
+                .await
+                .map_err(|e| std::io::Error::other(format!("--redis {url}: {e}")))?;
+        b = b.adapter(adapter);
+    }
+    Ok(b)
 }
 
 /// `echo` and `broadcast` on `/`.
