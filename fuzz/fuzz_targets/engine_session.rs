@@ -81,6 +81,8 @@ enum Op {
     PollEvent,
     DrainTransmit,
     PollPayload,
+    /// The server holds or resumes reading (backpressure).
+    HoldReading(bool),
 }
 
 /// A frame from the client: arbitrary, or one of the packets that drive the state machine.
@@ -229,6 +231,10 @@ impl Harness {
                 self.fire_timers();
             }
             Op::Send { binary, len } => self.send(binary, usize::from(len)),
+            Op::HoldReading(held) => {
+                let now = self.now();
+                self.session.set_reading_held(now, held);
+            }
             Op::Close { shutdown } => self.session.close(if shutdown {
                 CloseReason::ServerShuttingDown
             } else {

@@ -134,7 +134,7 @@ impl<H: EngineHandler> Driver<H> {
             progress |= self.poll_frames(cx);
             progress |= self.poll_get_aborted(cx);
             progress |= self.poll_timer(cx, now);
-            progress |= self.dispatch_events(cx);
+            progress |= self.dispatch_events(cx, now);
             progress |= self.poll_write(cx);
             if self.session.closed().is_some() && self.is_done(now) {
                 self.socket.set_poll_waiting(false);
@@ -486,7 +486,7 @@ impl<H: EngineHandler> Driver<H> {
     }
 
     /// Hands events to the handler, as long as it is ready for messages.
-    fn dispatch_events(&mut self, cx: &mut Context<'_>) -> bool {
+    fn dispatch_events(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
         let mut progress = false;
         let handler = self.engine.handler();
         while let Some(event) = self.session.peek_event() {
@@ -497,6 +497,8 @@ impl<H: EngineHandler> Driver<H> {
                 && let Some(state) = self.state.as_mut()
                 && handler.poll_ready(state, cx).is_pending()
             {
+                // Backpressure: nothing more is read, so the heartbeat waits too.
+                self.session.set_reading_held(now, true);
                 return progress;
             }
             let Some(event) = self.session.poll_event() else {
@@ -517,6 +519,8 @@ impl<H: EngineHandler> Driver<H> {
                 }
             }
         }
+        // Every message was taken: reading goes on (and so does the heartbeat).
+        self.session.set_reading_held(now, false);
         if let Some((reply, result)) = self.post_reply.take() {
             let _ = reply.send(result);
             progress = true;
@@ -626,7 +630,7 @@ impl<H: EngineHandler> Driver<H> {
         self.engine.remove(self.session.sid());
         self.drop_probe();
         std::future::poll_fn(|cx| {
-            self.dispatch_events(cx);
+            self.dispatch_events(cx, clock_now());
             Poll::Ready(())
         })
         .await;

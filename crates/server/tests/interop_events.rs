@@ -408,7 +408,11 @@ async fn ordering(max_pending_events: Option<usize>) {
         if let Some(n) = max_pending_events {
             config.max_pending_events = n;
         }
+        // The client's pong waits behind its 5000 events (its event loop sends them first);
+        // on a loaded machine reading them all can take longer than the tests' usual 1 s
+        // ping timeout (Node's default is 20 s).
         let io = builder_with(config)
+            .ping_timeout(Duration::from_secs(10))
             .max_buffered_packets(2 * COUNT as usize)
             .with_state(log.clone())
             .build();

@@ -178,6 +178,8 @@ pub struct Session {
     next_ping: Option<Instant>,
     pong_deadline: Option<Instant>,
     pong_grace_used: bool,
+    /// The server holds reading (its handler is full): a pong cannot be read meanwhile.
+    reading_held: bool,
     outbox: VecDeque<Frame>,
     outbox_bytes: usize,
     noop_pending: bool,
@@ -210,6 +212,7 @@ impl Session {
             upgrade: Upgrade::None,
             pong_deadline: None,
             pong_grace_used: false,
+            reading_held: false,
             outbox: VecDeque::new(),
             outbox_bytes: 0,
             noop_pending: false,
@@ -328,13 +331,25 @@ impl Session {
         self.fail(reason);
     }
 
+    /// The server stops (`held`) or resumes reading the client, because its handler cannot
+    /// take more messages (backpressure). While reading is held the pong deadline does not
+    /// run: the client's pong may be waiting behind the messages not read, and it is the
+    /// server that is slow, not the client. When reading resumes with a pong awaited, the
+    /// client gets a full `ping_timeout` from then.
+    pub fn set_reading_held(&mut self, now: Instant, held: bool) {
+        if self.reading_held && !held && self.pong_deadline.is_some() {
+            self.pong_deadline = Some(now + self.config.ping_timeout);
+        }
+        self.reading_held = held;
+    }
+
     /// Advances timers: sends the ping that is due, closes on a missed pong, ends a probe that
     /// took too long.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.closed.is_some() {
             return;
         }
-        if self.pong_deadline.is_some_and(|d| now >= d) {
+        if !self.reading_held && self.pong_deadline.is_some_and(|d| now >= d) {
             return self.fail(CloseReason::PingTimeout);
         }
         if let Upgrade::Probing { deadline } = self.upgrade
@@ -456,7 +471,8 @@ impl Session {
             Upgrade::Probing { deadline } => Some(deadline),
             _ => None,
         };
-        [self.next_ping, self.pong_deadline, probe, self.noop_at]
+        let pong = self.pong_deadline.filter(|_| !self.reading_held);
+        [self.next_ping, pong, probe, self.noop_at]
             .into_iter()
             .flatten()
             .min()

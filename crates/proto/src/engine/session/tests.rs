@@ -410,3 +410,30 @@ fn a_late_timer_does_not_extend_the_session() {
     assert!(s.closed().is_none());
     assert_eq!(s.poll_timeout(), Some(t0 + ms(1100)));
 }
+
+/// While the server holds reading (backpressure), a pong cannot arrive: the deadline waits,
+/// and the client gets a full timeout once reading resumes.
+#[test]
+fn held_reading_suspends_the_pong_deadline() {
+    let t0 = Instant::now();
+    let mut s = Session::new(sid(), cfg(), TransportKind::WebSocket, t0);
+    while s.poll_transmit().is_some() {}
+    s.handle_timeout(t0 + ms(300));
+    assert_eq!(s.poll_transmit(), Some(text("2")));
+    s.set_reading_held(t0 + ms(310), true);
+    // The pong deadline (500) no longer counts; no other timer is due.
+    assert_eq!(s.poll_timeout(), None);
+    s.handle_timeout(t0 + ms(2000));
+    assert!(s.closed().is_none());
+    s.set_reading_held(t0 + ms(2000), false);
+    assert_eq!(s.poll_timeout(), Some(t0 + ms(2200)));
+    s.handle_timeout(t0 + ms(2199));
+    assert!(s.closed().is_none());
+    s.handle_timeout(t0 + ms(2200));
+    assert_eq!(s.closed(), Some(&CloseReason::PingTimeout));
+    // Released without a pong awaited: nothing changes.
+    let mut s = Session::new(sid(), cfg(), TransportKind::WebSocket, t0);
+    s.set_reading_held(t0, true);
+    s.set_reading_held(t0 + ms(10), false);
+    assert_eq!(s.poll_timeout(), Some(t0 + ms(300)));
+}
