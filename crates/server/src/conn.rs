@@ -75,6 +75,23 @@ impl ConnShared {
         }
     }
 
+    /// Disconnects every socket of this connection as the server does
+    /// (`server namespace disconnect`, a DISCONNECT packet each): Node's
+    /// `client._disconnect()`, behind `socket.disconnect(true)`.
+    pub(crate) fn disconnect_all(&self) {
+        let sockets: Vec<SocketRef> = self
+            .slots()
+            .drain()
+            .filter_map(|(_, s)| match s {
+                Slot::Connected(s) => Some(s),
+                Slot::Connecting => None,
+            })
+            .collect();
+        for s in sockets {
+            s.0.server_disconnect();
+        }
+    }
+
     fn send(&self, e: &Encoded) {
         let _ = self.engine.send(ferrio_engine::Frame::Text(e.text.clone()));
     }

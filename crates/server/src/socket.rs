@@ -44,8 +44,8 @@ pub enum DisconnectReason {
     ForcedClose,
     /// `server shutting down`.
     ServerShuttingDown,
-    /// `forced server close`: the server closed the connection with `disconnect(true)` on
-    /// another socket of the same client, or for a protocol violation.
+    /// `forced server close`: the server closed the connection for a protocol violation (an
+    /// event for a namespace not joined, a second CONNECT).
     ForcedServerClose,
     /// `client namespace disconnect`: the client left the namespace.
     ClientNamespaceDisconnect,
@@ -486,21 +486,25 @@ impl SocketRef {
         self.ns.leave_all(self.id);
     }
 
-    /// Disconnects from this namespace (`server namespace disconnect`); with `close`, the whole
-    /// connection is closed too (the client's other namespaces get `forced server close`).
+    /// Disconnects from this namespace (`server namespace disconnect`): the client gets a
+    /// DISCONNECT packet and does not reconnect it. With `close`, every namespace of the
+    /// client's connection is disconnected that way, then the connection is closed (Node's
+    /// `socket.disconnect(true)`): the client does not reconnect at all.
     pub fn disconnect(&self, close: bool) {
         if !self.connected() {
             return;
         }
-        let _ = self.send_encoded(&encode_disconnect(&self.ns.name), false);
-        if let Some(conn) = self.conn.upgrade() {
-            conn.remove(&self.ns.name);
-        }
-        self.0.close(DisconnectReason::ServerNamespaceDisconnect);
-        if close {
-            if let Some(conn) = self.conn.upgrade() {
-                conn.close_all(DisconnectReason::ForcedServerClose);
+        let conn = self.conn.upgrade();
+        match (&conn, close) {
+            (Some(conn), true) => conn.disconnect_all(),
+            _ => {
+                if let Some(conn) = &conn {
+                    conn.remove(&self.ns.name);
+                }
+                self.0.server_disconnect();
             }
+        }
+        if close {
             self.engine.close();
         }
     }
@@ -770,6 +774,12 @@ impl Socket {
 
     pub(crate) fn set_connected(&self) {
         self.connected.store(true, Ordering::Release);
+    }
+
+    /// Sends DISCONNECT and closes the socket (`server namespace disconnect`).
+    pub(crate) fn server_disconnect(self: &Arc<Self>) {
+        let _ = self.send_encoded(&encode_disconnect(&self.ns.name), false);
+        self.close(DisconnectReason::ServerNamespaceDisconnect);
     }
 
     /// Closes the socket locally: disconnecting handler, rooms left, disconnect handler. Runs
