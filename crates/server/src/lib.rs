@@ -39,11 +39,13 @@
 mod ack;
 pub mod adapter;
 mod client_bundle;
+mod close;
 pub mod cluster;
 mod conn;
 mod handler;
 mod io;
 mod layer;
+mod listeners;
 mod ns;
 mod operators;
 mod recovery;
@@ -54,27 +56,33 @@ mod worker;
 pub use ack::{AckCallback, AckError, AckFuture, AckSender, AckSink, AckStream};
 pub use adapter::{
     Adapter, AdapterError, AdapterFactory, AdapterFuture, BroadcastFlags, BroadcastOptions,
-    BroadcastPacket, Gathered, HandshakeInfo, LocalAdapter, LocalNamespace, Room, SocketInfo,
+    BroadcastPacket, Gathered, HandshakeInfo, LocalAdapter, LocalNamespace, Room, RoomEvent,
+    SocketInfo,
 };
 pub use client_bundle::{CLIENT_FILES, ClientBundle, ClientBundleError};
+pub use close::Closing;
 pub use conn::IoHandler;
 pub use ferrio_engine::{
-    AllowRequest, AllowedOrigins, CookieConfig, CorsConfig, EngineConfig,
-    Rejection as HandshakeRejection, RemoteAddr, Sid, Transports, serve,
+    AllowRequest, AllowedOrigins, BoxError, CookieConfig, CorsConfig, EngineBody, EngineConfig,
+    NotFound, Rejection as HandshakeRejection, RemoteAddr, RequestBody, Sid, Transports, serve,
 };
 pub use ferrio_proto::socket::Args;
 pub use handler::{
-    ConnectHandler, ConnectParts, Data, DisconnectHandler, Event, Extension, FromConnectParts,
-    FromDisconnectParts, FromMessageParts, HandlerOutput, MessageHandler, MessageParts, Rejection,
-    State, TryData,
+    ConnectHandler, ConnectParts, Data, DisconnectDescription, DisconnectHandler, DisconnectParts,
+    Event, Extension, FromConnectParts, FromDisconnectParts, FromMessageParts, HandlerOutput,
+    MessageHandler, MessageParts, Rejection, State, TryData,
 };
 pub use io::{NamespaceBuilder, SocketIo, SocketIoBuilder, SocketIoConfig};
 pub use layer::{SocketIoFuture, SocketIoLayer, SocketIoService};
+pub use listeners::ListenerId;
 pub use ns::{ConnectError, MiddlewareFuture};
 pub use operators::{BroadcastOperator, IntoRooms, RemoteSocket};
 pub use recovery::RecoveryConfig;
 pub use server_event::ServerEvent;
-pub use socket::{DisconnectReason, Extensions, Handshake, Socket, SocketEmitter, SocketRef};
+pub use socket::{
+    DisconnectReason, Extensions, Handshake, PacketMiddlewareFuture, Socket, SocketEmitter,
+    SocketRef,
+};
 
 /// Why an emit failed.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +95,10 @@ pub enum SendError {
     /// The socket is disconnected.
     #[error("socket closed")]
     Closed,
+    /// The socket already waits for `max_pending_acks` acknowledgements (see
+    /// [`SocketIoConfig::max_pending_acks`]).
+    #[error("too many acknowledgements pending")]
+    TooManyPendingAcks,
     /// The data could not be serialised.
     #[error("cannot serialise the payload: {0}")]
     Encode(#[from] serde_json::Error),

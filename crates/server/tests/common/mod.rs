@@ -207,8 +207,13 @@ pub struct Client {
 
 impl Client {
     pub fn spawn(server: &Server, mode: Mode, scenario: &str, arg: Value) -> Client {
+        Client::spawn_url(&server.url, mode, scenario, arg)
+    }
+
+    /// As [`Client::spawn`], for a server at `url`.
+    pub fn spawn_url(url: &str, mode: Mode, scenario: &str, arg: Value) -> Client {
         let arg = arg.to_string();
-        let node = NodeProcess::spawn("sio/client.mjs", &[&server.url, mode.arg(), scenario, &arg]);
+        let node = NodeProcess::spawn("sio/client.mjs", &[url, mode.arg(), scenario, &arg]);
         Client {
             node,
             label: format!("{scenario} over {}", mode.arg()),
