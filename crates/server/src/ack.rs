@@ -241,6 +241,8 @@ enum AckEvent {
 #[derive(Clone)]
 pub struct AckSink {
     tx: mpsc::UnboundedSender<AckEvent>,
+    /// A zero timeout: every answer comes too late and is dropped.
+    discard: bool,
 }
 
 impl std::fmt::Debug for AckSink {
@@ -262,6 +264,9 @@ impl AckSink {
 
     /// Where this server's sockets' answers go.
     pub fn local_callback(&self) -> AckCallback {
+        if self.discard {
+            return Arc::new(|_, _| {});
+        }
         let tx = self.tx.clone();
         Arc::new(move |sid, args| {
             let _ = tx.send(AckEvent::Local(sid, args));
@@ -275,6 +280,9 @@ impl AckSink {
 
     /// An answer from a socket of another server (`sid` when the server names it).
     pub fn remote_ack(&self, sid: Option<Sid>, value: Value) {
+        if self.discard {
+            return;
+        }
         let _ = self.tx.send(AckEvent::Remote(sid, value));
     }
 }
@@ -290,8 +298,8 @@ impl AckSink {
 pub struct AckStream<V> {
     rx: mpsc::UnboundedReceiver<AckEvent>,
     sleep: Pin<Box<tokio::time::Sleep>>,
-    /// A zero timeout: whoever has not answered by the first poll times out then (a zero
-    /// sleep would wait for the next timer tick).
+    /// A zero timeout: every target times out at the first poll (its answers are dropped by
+    /// the sink, so none can come first; a zero sleep would wait for the next timer tick).
     at_once: bool,
     servers: Option<usize>,
     counted_servers: usize,
@@ -307,7 +315,10 @@ pub struct AckStream<V> {
 pub(crate) fn ack_channel<V>(timeout: Duration) -> (AckSink, AckStream<V>) {
     let (tx, rx) = mpsc::unbounded_channel();
     (
-        AckSink { tx },
+        AckSink {
+            tx,
+            discard: timeout.is_zero(),
+        },
         AckStream {
             rx,
             sleep: Box::pin(tokio::time::sleep(timeout)),
@@ -436,8 +447,14 @@ impl<V: DeserializeOwned> Stream for AckStream<V> {
                     continue;
                 }
                 // Every sender is gone: the remaining local sockets disconnected.
+                // (With a zero timeout the answers were never awaited: timeouts.)
                 Poll::Ready(None) => {
-                    this.give_up(|| AckError::Disconnected);
+                    let err: fn() -> AckError = if this.at_once {
+                        || AckError::Timeout
+                    } else {
+                        || AckError::Disconnected
+                    };
+                    this.give_up(err);
                     continue;
                 }
                 Poll::Pending => {}

@@ -632,8 +632,8 @@ impl SocketIo {
 
     /// Closes the server (Node's `io.close()`): refuses new clients, disconnects every client
     /// (`server shutting down`; the npm client sees `transport close` and reconnects), closes
-    /// the adapters once the sockets are gone (a cluster adapter unsubscribes), and stops the
-    /// listeners served by [`SocketIo::serve`] / [`SocketIo::serve_with`].
+    /// the adapters (a cluster adapter unsubscribes), and stops the listeners served by
+    /// [`SocketIo::serve`] / [`SocketIo::serve_with`].
     ///
     /// It starts at once, whether or not the returned [`Closing`] is awaited; await it to wait
     /// until the drain is done (every disconnect handler finished, adapters closed, served
@@ -653,15 +653,21 @@ impl SocketIo {
         if !first {
             return Closing::new(wait);
         }
+        // The adapters close at once, as Node closes each one right after its sockets: a
+        // cluster adapter unsubscribes while the disconnect handlers still run.
+        let closes: Vec<_> = self
+            .inner
+            .all_namespaces()
+            .iter()
+            .map(|ns| ns.adapter.close())
+            .collect();
         let inner = self.inner.clone();
         let drain = async move {
-            inner.shared.live.wait_empty().await;
-            let closes: Vec<_> = inner
-                .all_namespaces()
-                .iter()
-                .map(|ns| ns.adapter.close())
-                .collect();
-            futures_util::future::join_all(closes).await;
+            futures_util::future::join(
+                inner.shared.live.wait_empty(),
+                futures_util::future::join_all(closes),
+            )
+            .await;
             inner.lifecycle.drained.send_replace(true);
         };
         if tokio::runtime::Handle::try_current().is_ok() {

@@ -32,7 +32,27 @@
 //!
 //! Handlers of one socket are started in the order the client sent the events, and then run
 //! concurrently on that socket's task; a slow handler delays neither pings nor other sockets.
-//! Register a socket's handlers in its connection handler before the first `.await`.
+//! This holds through async packet middlewares too (an event waits for the one before it to be
+//! through them). Register a socket's handlers in its connection handler before the first
+//! `.await`.
+//!
+//! ## Handlers
+//!
+//! A handler is any `FnOnce + Clone` closure of extractors, so closures may capture clonable
+//! state:
+//!
+//! ```
+//! use ferrio::{Data, SocketIo, SocketRef};
+//!
+//! let io = SocketIo::builder().build();
+//! let server = io.clone();
+//! io.ns("/", async move |socket: SocketRef| {
+//!     let server = server.clone();
+//!     socket.on("shout", async move |Data(text): Data<String>| {
+//!         server.emit("shout", &text.to_uppercase()).ok();
+//!     });
+//! });
+//! ```
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
@@ -61,12 +81,19 @@ pub use adapter::{
 };
 pub use client_bundle::{CLIENT_FILES, ClientBundle, ClientBundleError};
 pub use close::Closing;
-pub use conn::IoHandler;
+pub use conn::{Conn, IoHandler};
+/// The Engine.IO layer under the server: its settings, the tower service, and the types of the
+/// [`EngineHandler`] that [`IoHandler`] implements.
 pub use ferrio_engine::{
-    AllowRequest, AllowedOrigins, BoxError, CookieConfig, CorsConfig, EngineBody, EngineConfig,
-    NotFound, Rejection as HandshakeRejection, RemoteAddr, RequestBody, Sid, Transports, serve,
+    AllowFuture, AllowRequest, AllowedOrigins, BoxError, CloseReason, CookieConfig, CorsConfig,
+    EngineBody, EngineConfig, EngineHandler, EngineService, EngineSocket, Message as EngineMessage,
+    NotFound, Rejection as HandshakeRejection, RemoteAddr, RequestBody, ResponseFuture,
+    SendError as EngineSendError, SessionConfig, Sid, Transports, serve,
 };
-pub use ferrio_proto::socket::Args;
+pub use ferrio_proto::socket::{Args, DecodeLimits, Encoded};
+/// The dynamic value of `socket.data`, cluster messages and server-side events (binary
+/// included), with its conversions from and to Rust types.
+pub use ferrio_proto::value;
 pub use handler::{
     ConnectHandler, ConnectParts, Data, DisconnectDescription, DisconnectHandler, DisconnectParts,
     Event, Extension, FromConnectParts, FromDisconnectParts, FromMessageParts, HandlerOutput,

@@ -177,8 +177,8 @@ impl BroadcastOperator {
     /// Emits to every target with one ack id, and streams each socket's answer (then a
     /// timeout for each socket that did not answer). The timeout is the operator's
     /// [`timeout`](BroadcastOperator::timeout), else the server's `ack_timeout`; without
-    /// either it is zero, as on Node (where a broadcast with acks needs `timeout()`): every
-    /// target that has not answered when the stream is first polled times out at once.
+    /// either it is zero, as on Node (where a broadcast with acks needs `timeout()`): the
+    /// packet is sent and every target times out at once (an answer is always too late).
     pub fn emit_with_ack<T, V>(&self, event: &str, data: &T) -> Result<AckStream<V>, SendError>
     where
         T: Serialize + ?Sized,

@@ -1,18 +1,20 @@
-//! Interop with the real `socket.io-client` 4.8 (`interop/sio/client.mjs`, scenario `api`):
-//! the listener API of a socket (`send`/`message`, `once`, several catch-all listeners with
+//! Interop with the real `socket.io-client` 4.8 (`interop/sio/client.mjs`): the listener API
+//! of a socket (scenario `api`: `send`/`message`, `once`, several catch-all listeners with
 //! `prepend_any`/`off_any`, outgoing listeners with the event and its arguments), written with
-//! `async move` closures that capture state, over WebSocket, polling, and polling upgraded to
-//! WebSocket.
+//! `async move` closures that capture state; the arrival order through an async packet
+//! middleware (`ordering`); the configured default ack timeout (`ack-timeouts`); over
+//! WebSocket, polling, and polling upgraded to WebSocket.
 //!
 //! Needs `npm ci` in `interop/` (`cargo xtask npm`).
 
 mod common;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use common::{Client, Probe, Server, builder, for_each_mode};
-use ferrio::{Args, Data, Event, SocketRef};
+use ferrio::{AckError, AckSender, Args, Data, Event, MessageParts, SocketRef, State};
 use serde_json::{Value, json};
 
 /// Every argument as JSON.
@@ -115,6 +117,96 @@ async fn listener_api_with_capturing_handlers() {
         assert!(notes.drain("once").is_empty(), "once ran again");
         assert!(notes.drain("any").is_empty());
         assert!(notes.drain("out").is_empty());
+    })
+    .await;
+}
+
+/// An ordering burst (300 events) through an async packet middleware that waits on a timer
+/// for every third event and yields for the others: handlers still start in arrival order
+/// (each event waits for the one before it to be through the middlewares), nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_packet_middleware_keeps_arrival_order() {
+    const COUNT: u64 = 300;
+    for_each_mode(async |mode| {
+        let log = Arc::new(Mutex::new(Vec::<u64>::new()));
+        let io = builder().with_state(log.clone()).build();
+        io.ns("/", async |socket: SocketRef| {
+            socket.use_async_middleware(async |_: SocketRef, parts: MessageParts| {
+                match parts.args.deserialize::<u64>() {
+                    Ok(n) if n % 3 == 0 => tokio::time::sleep(Duration::from_millis(1)).await,
+                    _ => tokio::task::yield_now().await,
+                }
+                Ok(parts)
+            });
+            socket.on(
+                "seq",
+                async |Data(n): Data<u64>, State(log): State<Arc<Mutex<Vec<u64>>>>| {
+                    log.lock().unwrap().push(n);
+                },
+            );
+            socket.on(
+                "count",
+                async |State(log): State<Arc<Mutex<Vec<u64>>>>| -> Result<usize, String> {
+                    Ok(log.lock().unwrap().len())
+                },
+            );
+        });
+        let server = Server::start(io);
+        let mut client = Client::spawn(&server, mode, "ordering", json!({ "count": COUNT }));
+        let id = client.expect("connected").await.remove(0);
+        let acked = client.expect("sent").await.remove(0);
+        assert_eq!(acked, COUNT.to_string());
+        {
+            let log = log.lock().unwrap();
+            assert_eq!(log.len() as u64, COUNT);
+            let first_bad = log.iter().enumerate().find(|&(i, &n)| n != i as u64);
+            assert!(first_bad.is_none(), "out of order at {first_bad:?}");
+        }
+        let socket = server.socket(&id);
+        for n in 0..COUNT {
+            socket.emit("s2c", &n).unwrap();
+        }
+        assert_eq!(client.ok().await["received"], json!(COUNT));
+    })
+    .await;
+}
+
+/// `SocketIoBuilder::ack_timeout` is the default timeout of a socket's and of a broadcast's
+/// `emit_with_ack`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_ack_timeout() {
+    for_each_mode(async |mode| {
+        let io = builder().ack_timeout(Duration::from_millis(300)).build();
+        io.ns("/", async |socket: SocketRef| {
+            socket.on("never", async |_ack: AckSender| {});
+            socket.on(
+                "sum",
+                async |Data((a, b)): Data<(i64, i64)>| -> Result<i64, String> { Ok(a + b) },
+            );
+        });
+        let server = Server::start(io);
+        let mut client = Client::spawn(&server, mode, "ack-timeouts", json!({}));
+        let id = client.expect("connected").await.remove(0);
+        let socket = server.socket(&id);
+
+        let start = Instant::now();
+        let r = socket.emit_with_ack::<_, Value>("ignored", &1).await;
+        assert!(matches!(r, Err(AckError::Timeout)), "{r:?}");
+        assert!(start.elapsed() >= Duration::from_millis(290));
+        let answers = server
+            .io
+            .emit_with_ack::<_, i64>("question", &5)
+            .unwrap()
+            .collect()
+            .await;
+        assert!(matches!(answers[..], [(Some(_), Ok(10))]), "{answers:?}");
+        let r = socket
+            .timeout(Duration::from_millis(100))
+            .emit_with_ack::<_, Value>("late", &1)
+            .await;
+        assert!(matches!(r, Err(AckError::Timeout)), "{r:?}");
+        socket.emit("done", &()).unwrap();
+        assert_eq!(client.ok().await["after"], json!(4));
     })
     .await;
 }
