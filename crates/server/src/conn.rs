@@ -65,32 +65,27 @@ impl ConnShared {
 
     /// Closes every socket of this connection.
     pub(crate) fn close_all(&self, reason: DisconnectReason, description: Option<&'static str>) {
-        let sockets: Vec<SocketRef> = self
-            .slots()
+        for s in self.take_connected() {
+            s.0.close(reason, description);
+        }
+    }
+
+    /// Empties the map; the sockets that were connected.
+    fn take_connected(&self) -> Vec<SocketRef> {
+        self.slots()
             .drain()
             .filter_map(|(_, s)| match s {
                 Slot::Connected(s) => Some(s),
                 Slot::Connecting => None,
             })
-            .collect();
-        for s in sockets {
-            s.0.close(reason, description);
-        }
+            .collect()
     }
 
     /// Disconnects every socket of this connection as the server does
     /// (`server namespace disconnect`, a DISCONNECT packet each): Node's
     /// `client._disconnect()`, behind `socket.disconnect(true)`.
     pub(crate) fn disconnect_all(&self) {
-        let sockets: Vec<SocketRef> = self
-            .slots()
-            .drain()
-            .filter_map(|(_, s)| match s {
-                Slot::Connected(s) => Some(s),
-                Slot::Connecting => None,
-            })
-            .collect();
-        for s in sockets {
+        for s in self.take_connected() {
             s.0.server_disconnect();
         }
     }

@@ -9,12 +9,14 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Client, Probe, Server, builder, for_each_mode};
-use ferrio::{AckError, AckSender, Args, Data, Event, MessageParts, SocketRef, State};
+use common::{
+    Client, Probe, SeqLog, Server, builder, check_ordering, for_each_mode, ordering_handlers,
+};
+use ferrio::{AckError, AckSender, Args, Data, Event, MessageParts, SocketRef};
 use serde_json::{Value, json};
 
 /// Every argument as JSON.
@@ -128,7 +130,7 @@ async fn listener_api_with_capturing_handlers() {
 async fn async_packet_middleware_keeps_arrival_order() {
     const COUNT: u64 = 300;
     for_each_mode(async |mode| {
-        let log = Arc::new(Mutex::new(Vec::<u64>::new()));
+        let log = SeqLog::default();
         let io = builder().with_state(log.clone()).build();
         io.ns("/", async |socket: SocketRef| {
             socket.use_async_middleware(async |_: SocketRef, parts: MessageParts| {
@@ -138,35 +140,10 @@ async fn async_packet_middleware_keeps_arrival_order() {
                 }
                 Ok(parts)
             });
-            socket.on(
-                "seq",
-                async |Data(n): Data<u64>, State(log): State<Arc<Mutex<Vec<u64>>>>| {
-                    log.lock().unwrap().push(n);
-                },
-            );
-            socket.on(
-                "count",
-                async |State(log): State<Arc<Mutex<Vec<u64>>>>| -> Result<usize, String> {
-                    Ok(log.lock().unwrap().len())
-                },
-            );
+            ordering_handlers(&socket);
         });
         let server = Server::start(io);
-        let mut client = Client::spawn(&server, mode, "ordering", json!({ "count": COUNT }));
-        let id = client.expect("connected").await.remove(0);
-        let acked = client.expect("sent").await.remove(0);
-        assert_eq!(acked, COUNT.to_string());
-        {
-            let log = log.lock().unwrap();
-            assert_eq!(log.len() as u64, COUNT);
-            let first_bad = log.iter().enumerate().find(|&(i, &n)| n != i as u64);
-            assert!(first_bad.is_none(), "out of order at {first_bad:?}");
-        }
-        let socket = server.socket(&id);
-        for n in 0..COUNT {
-            socket.emit("s2c", &n).unwrap();
-        }
-        assert_eq!(client.ok().await["received"], json!(COUNT));
+        check_ordering(&server, mode, COUNT, &log).await;
     })
     .await;
 }

@@ -10,7 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{Client, Probe, Server, bin, builder, builder_with, for_each_mode};
+use common::{
+    Client, Probe, SeqLog, Server, bin, builder, builder_with, check_ordering, for_each_mode,
+    ordering_handlers,
+};
 use ferrio::{
     AckError, AckSender, Args, Data, Event, MessageParts, SocketIoConfig, SocketRef, State,
 };
@@ -489,7 +492,7 @@ async fn burst_of_events_with_default_limits() {
 async fn ordering(max_pending_events: Option<usize>) {
     const COUNT: u64 = 5000;
     for_each_mode(async |mode| {
-        let log = Arc::new(Mutex::new(Vec::<u64>::new()));
+        let log = SeqLog::default();
         let mut config = SocketIoConfig::default();
         if let Some(n) = max_pending_events {
             config.max_pending_events = n;
@@ -498,38 +501,9 @@ async fn ordering(max_pending_events: Option<usize>) {
             .max_buffered_packets(2 * COUNT as usize)
             .with_state(log.clone())
             .build();
-        io.ns("/", async |socket: SocketRef| {
-            socket.on(
-                "seq",
-                async |Data(n): Data<u64>, State(log): State<Arc<Mutex<Vec<u64>>>>| {
-                    log.lock().unwrap().push(n);
-                },
-            );
-            socket.on(
-                "count",
-                async |State(log): State<Arc<Mutex<Vec<u64>>>>| -> Result<usize, String> {
-                    Ok(log.lock().unwrap().len())
-                },
-            );
-        });
+        io.ns("/", async |socket: SocketRef| ordering_handlers(&socket));
         let server = Server::start(io);
-        let mut client = Client::spawn(&server, mode, "ordering", json!({ "count": COUNT }));
-        let id = client.expect("connected").await.remove(0);
-        let acked = client.expect("sent").await.remove(0);
-        assert_eq!(acked, COUNT.to_string());
-        {
-            let log = log.lock().unwrap();
-            assert_eq!(log.len() as u64, COUNT);
-            let first_bad = log.iter().enumerate().find(|&(i, &n)| n != i as u64);
-            assert!(first_bad.is_none(), "out of order at {first_bad:?}");
-        }
-
-        let socket = server.socket(&id);
-        for n in 0..COUNT {
-            socket.emit("s2c", &n).unwrap();
-        }
-        let summary = client.ok().await;
-        assert_eq!(summary["received"], json!(COUNT));
+        check_ordering(&server, mode, COUNT, &log).await;
     })
     .await;
 }
