@@ -309,13 +309,15 @@ const SCENARIOS = {
     ok({ reply, broadcast, direct });
   },
 
-  // Packet middlewares (`socket.use`): the server refuses `secret` and upper-cases the
-  // argument of `shout`; `report` answers what the server saw. Prints `connected <id>`.
+  // Packet middlewares (`socket.use`): the server refuses `secret` and `secret-async` and
+  // rewrites the argument of `shout`; `report` answers what the server saw. Prints
+  // `connected <id>`.
   async "packet-middleware"() {
     const s = connect("/");
     await ready(s);
     line(`connected ${s.id}`);
     s.emit("secret", "x");
+    s.emit("secret-async", "y");
     s.emit("shout", "hi");
     const report = await s.emitWithAck("report");
     ok({ report });
@@ -375,6 +377,8 @@ const SCENARIOS = {
   // Dynamic and unknown namespaces, each on its own manager (arg.connect: [[nsp, auth], ...]).
   // Prints `connected <json results>`, then waits for the test's `room-msg` then `done` on
   // the first namespace that connected.
+  // With arg.allDone, it waits for `done` on every connected namespace instead, and the
+  // summary's `roomMsgs` lists, per namespace, the `room-msg` it got before its `done`.
   async dynamic() {
     const results = {};
     const sockets = {};
@@ -393,6 +397,17 @@ const SCENARIOS = {
       }),
     );
     line(`connected ${JSON.stringify(results)}`);
+    if (arg.allDone) {
+      const roomMsgs = {};
+      await Promise.all(
+        Object.entries(sockets).map(async ([nsp, { inbox }]) => {
+          await inbox.next("done");
+          roomMsgs[nsp] = inbox.items.filter((x) => x.event === "room-msg").map((x) => x.args[0]);
+        }),
+      );
+      ok({ results, roomMsgs });
+      return;
+    }
     const first = arg.connect.map(([nsp]) => nsp).find((nsp) => sockets[nsp]);
     const [roomMsg] = await sockets[first].inbox.next("room-msg");
     await sockets[first].inbox.next("done");
@@ -470,7 +485,8 @@ const SCENARIOS = {
   // disconnect at once), "close-manager" (the manager's engine is closed). Waits for arg.expect disconnections (default 1), printing
   // `disconnected <nsp> <reason>` for each; with arg.control, connects a new manager to
   // /control, prints `control <id>` and waits for its `done` (so that the process stays until
-  // the server has seen the end).
+  // the server has seen the end). "oversized": the first socket emits `big` with a string of
+  // arg.size characters.
   async disconnect() {
     const nsps = arg.nsps ?? ["/"];
     const m = new Manager(baseUrl, options({ reconnection: arg.reconnection ?? false, reconnectionDelay: 50 }));
@@ -494,6 +510,7 @@ const SCENARIOS = {
       sockets[0].disconnect();
     }
     if (arg.action === "close-manager") m.engine.close();
+    if (arg.action === "oversized") sockets[0].emit("big", "x".repeat(arg.size));
     await gone;
     if (arg.control) {
       const c = connect("/control");
@@ -503,6 +520,24 @@ const SCENARIOS = {
       await inbox.next("done");
     }
     ok(reasons);
+  },
+
+  // The listener API: send/message, once, several catch-all listeners, outgoing listeners.
+  // Prints `connected <id>`; gets `hello`; sends `message` ("hi", 1) and waits for the
+  // server's `message` answer; emits `a` (1), `a` (2), `b` ({x: true}); then asks `report`.
+  async api() {
+    const s = connect("/");
+    const inbox = new Inbox(s);
+    await ready(s);
+    line(`connected ${s.id}`);
+    const hello = await inbox.next("hello");
+    s.send("hi", 1);
+    const message = await inbox.next("message");
+    s.emit("a", 1);
+    s.emit("a", 2);
+    s.emit("b", { x: true });
+    const report = await s.emitWithAck("report");
+    ok({ hello, message, report });
   },
 
   // Reconnection after a server restart: connects (reconnection on, short delays), gets

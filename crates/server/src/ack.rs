@@ -93,22 +93,35 @@ impl std::fmt::Debug for AckTx {
     }
 }
 
-/// The acks a socket waits for, each with its deadline.
+/// The acks a socket waits for, each with its deadline (`None`: until the answer or the
+/// disconnect).
 #[derive(Debug, Default)]
 pub(crate) struct AckTable {
-    entries: HashMap<u64, (AckTx, Instant)>,
+    entries: HashMap<u64, (AckTx, Option<Instant>)>,
 }
 
 /// Above this many waiting acks, expired entries are swept on insert.
 const SWEEP_ABOVE: usize = 256;
 
 impl AckTable {
-    pub(crate) fn insert(&mut self, id: u64, tx: AckTx, deadline: Instant) {
-        if self.entries.len() >= SWEEP_ABOVE {
+    /// Adds an entry; false (nothing added) when `max` entries are waiting, expired ones
+    /// swept first.
+    pub(crate) fn insert(
+        &mut self,
+        id: u64,
+        tx: AckTx,
+        deadline: Option<Instant>,
+        max: usize,
+    ) -> bool {
+        if self.entries.len() >= SWEEP_ABOVE.min(max) {
             let now = Instant::now();
-            self.entries.retain(|_, (_, d)| *d > now);
+            self.entries.retain(|_, (_, d)| d.is_none_or(|d| d > now));
+        }
+        if self.entries.len() >= max {
+            return false;
         }
         self.entries.insert(id, (tx, deadline));
+        true
     }
 
     pub(crate) fn take(&mut self, id: u64) -> Option<AckTx> {
@@ -124,7 +137,8 @@ impl AckTable {
     }
 }
 
-/// The answer to one `emit_with_ack`, typed: `await` it.
+/// The answer to one `emit_with_ack`, typed: `await` it. Without a timeout it waits until the
+/// client answers or the socket disconnects ([`AckError::Disconnected`]).
 pub struct AckFuture<V> {
     state: AckState,
     _v: PhantomData<fn() -> V>,
@@ -134,7 +148,7 @@ enum AckState {
     Failed(Option<AckError>),
     Waiting {
         rx: oneshot::Receiver<Args>,
-        sleep: Pin<Box<tokio::time::Sleep>>,
+        sleep: Option<Pin<Box<tokio::time::Sleep>>>,
         socket: SocketRef,
         id: u64,
     },
@@ -150,14 +164,14 @@ impl<V> AckFuture<V> {
 
     pub(crate) fn waiting(
         rx: oneshot::Receiver<Args>,
-        timeout: Duration,
+        timeout: Option<Duration>,
         socket: SocketRef,
         id: u64,
     ) -> Self {
         AckFuture {
             state: AckState::Waiting {
                 rx,
-                sleep: Box::pin(tokio::time::sleep(timeout)),
+                sleep: timeout.map(|t| Box::pin(tokio::time::sleep(t))),
                 socket,
                 id,
             },
@@ -185,7 +199,9 @@ impl<V: DeserializeOwned> Future for AckFuture<V> {
                         Err(_) => Err(AckError::Disconnected),
                     });
                 }
-                if sleep.as_mut().poll(cx).is_ready() {
+                if let Some(sleep) = sleep
+                    && sleep.as_mut().poll(cx).is_ready()
+                {
                     socket.forget_ack(*id);
                     return Poll::Ready(Err(AckError::Timeout));
                 }
@@ -225,6 +241,8 @@ enum AckEvent {
 #[derive(Clone)]
 pub struct AckSink {
     tx: mpsc::UnboundedSender<AckEvent>,
+    /// A zero timeout: every answer comes too late and is dropped.
+    discard: bool,
 }
 
 impl std::fmt::Debug for AckSink {
@@ -246,6 +264,9 @@ impl AckSink {
 
     /// Where this server's sockets' answers go.
     pub fn local_callback(&self) -> AckCallback {
+        if self.discard {
+            return Arc::new(|_, _| {});
+        }
         let tx = self.tx.clone();
         Arc::new(move |sid, args| {
             let _ = tx.send(AckEvent::Local(sid, args));
@@ -259,6 +280,9 @@ impl AckSink {
 
     /// An answer from a socket of another server (`sid` when the server names it).
     pub fn remote_ack(&self, sid: Option<Sid>, value: Value) {
+        if self.discard {
+            return;
+        }
         let _ = self.tx.send(AckEvent::Remote(sid, value));
     }
 }
@@ -274,6 +298,9 @@ impl AckSink {
 pub struct AckStream<V> {
     rx: mpsc::UnboundedReceiver<AckEvent>,
     sleep: Pin<Box<tokio::time::Sleep>>,
+    /// A zero timeout: every target times out at the first poll (its answers are dropped by
+    /// the sink, so none can come first; a zero sleep would wait for the next timer tick).
+    at_once: bool,
     servers: Option<usize>,
     counted_servers: usize,
     pending_local: HashSet<Sid>,
@@ -288,10 +315,14 @@ pub struct AckStream<V> {
 pub(crate) fn ack_channel<V>(timeout: Duration) -> (AckSink, AckStream<V>) {
     let (tx, rx) = mpsc::unbounded_channel();
     (
-        AckSink { tx },
+        AckSink {
+            tx,
+            discard: timeout.is_zero(),
+        },
         AckStream {
             rx,
             sleep: Box::pin(tokio::time::sleep(timeout)),
+            at_once: timeout.is_zero(),
             servers: None,
             counted_servers: 0,
             pending_local: HashSet::new(),
@@ -416,13 +447,19 @@ impl<V: DeserializeOwned> Stream for AckStream<V> {
                     continue;
                 }
                 // Every sender is gone: the remaining local sockets disconnected.
+                // (With a zero timeout the answers were never awaited: timeouts.)
                 Poll::Ready(None) => {
-                    this.give_up(|| AckError::Disconnected);
+                    let err: fn() -> AckError = if this.at_once {
+                        || AckError::Timeout
+                    } else {
+                        || AckError::Disconnected
+                    };
+                    this.give_up(err);
                     continue;
                 }
                 Poll::Pending => {}
             }
-            if this.sleep.as_mut().poll(cx).is_ready() {
+            if this.at_once || this.sleep.as_mut().poll(cx).is_ready() {
                 this.give_up(|| AckError::Timeout);
                 continue;
             }

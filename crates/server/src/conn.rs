@@ -9,6 +9,7 @@ use ferrio_engine::{CloseReason, EngineHandler, EngineSocket, Message, Sid};
 use ferrio_proto::socket::{Decoder, Encoded, PacketData, encode_connect, encode_connect_error};
 
 use crate::adapter::Room;
+use crate::close::DrainGuard;
 use crate::handler::{ConnectParts, MessageParts};
 use crate::io::IoInner;
 use crate::ns::ConnectGuard;
@@ -29,6 +30,8 @@ impl IoHandler {
 pub struct Conn {
     decoder: Decoder,
     shared: Arc<ConnShared>,
+    /// Counts the connection as open for `io.close()` until the driver drops it.
+    _live: DrainGuard,
 }
 
 impl std::fmt::Debug for Conn {
@@ -61,17 +64,29 @@ impl ConnShared {
     }
 
     /// Closes every socket of this connection.
-    pub(crate) fn close_all(&self, reason: DisconnectReason) {
-        let sockets: Vec<SocketRef> = self
-            .slots()
+    pub(crate) fn close_all(&self, reason: DisconnectReason, description: Option<&'static str>) {
+        for s in self.take_connected() {
+            s.0.close(reason, description);
+        }
+    }
+
+    /// Empties the map; the sockets that were connected.
+    fn take_connected(&self) -> Vec<SocketRef> {
+        self.slots()
             .drain()
             .filter_map(|(_, s)| match s {
                 Slot::Connected(s) => Some(s),
                 Slot::Connecting => None,
             })
-            .collect();
-        for s in sockets {
-            s.0.close(reason);
+            .collect()
+    }
+
+    /// Disconnects every socket of this connection as the server does
+    /// (`server namespace disconnect`, a DISCONNECT packet each): Node's
+    /// `client._disconnect()`, behind `socket.disconnect(true)`.
+    pub(crate) fn disconnect_all(&self) {
+        for s in self.take_connected() {
+            s.0.server_disconnect();
         }
     }
 
@@ -104,6 +119,7 @@ impl EngineHandler for IoHandler {
         Conn {
             decoder: Decoder::new(self.io.shared.config.decode_limits.clone()),
             shared,
+            _live: self.io.shared.live.guard(),
         }
     }
 
@@ -173,9 +189,9 @@ impl EngineHandler for IoHandler {
             PacketData::Disconnect => {
                 let slot = conn.shared.slots().remove(&nsp);
                 match slot {
-                    Some(Slot::Connected(socket)) => {
-                        socket.0.close(DisconnectReason::ClientNamespaceDisconnect)
-                    }
+                    Some(Slot::Connected(socket)) => socket
+                        .0
+                        .close(DisconnectReason::ClientNamespaceDisconnect, None),
                     Some(Slot::Connecting) => {}
                     None => protocol_error(conn, engine, DisconnectReason::ForcedServerClose),
                 }
@@ -188,7 +204,12 @@ impl EngineHandler for IoHandler {
     }
 
     fn on_disconnect(&self, conn: Conn, _engine: &EngineSocket, reason: CloseReason) {
-        conn.shared.close_all(DisconnectReason::from(&reason));
+        let description = match reason {
+            CloseReason::TransportError(detail) => Some(detail),
+            _ => None,
+        };
+        conn.shared
+            .close_all(DisconnectReason::from(&reason), description);
     }
 }
 
@@ -204,7 +225,7 @@ fn connected(conn: &Conn, nsp: &str) -> Option<SocketRef> {
 /// state (an event for a namespace not joined, a second CONNECT).
 fn protocol_error(conn: &mut Conn, engine: &EngineSocket, reason: DisconnectReason) {
     conn.decoder.reset();
-    conn.shared.close_all(reason);
+    conn.shared.close_all(reason, None);
     engine.close();
 }
 
@@ -313,6 +334,7 @@ async fn run_connect(
             tracing::debug!(sid = %socket.id(), %nsp, "connection refused by middleware: {e}");
             conn.slots().remove(&nsp);
             conn.send(&encode_connect_error(&nsp, &e.message, e.data.as_ref()));
+            socket.0.release();
             return;
         }
     }
@@ -320,6 +342,7 @@ async fn run_connect(
         let mut slots = conn.slots();
         // The connection closed, or the client left, while the middlewares ran.
         if !matches!(slots.get(&nsp), Some(Slot::Connecting)) || conn.engine.is_closed() {
+            socket.0.release();
             return;
         }
         slots.insert(nsp.clone(), Slot::Connected(socket.clone()));
@@ -327,7 +350,10 @@ async fn run_connect(
     conn.joined_once.store(true, Ordering::Release);
     socket.ns.insert(socket.clone());
     socket.join(socket.id().to_string());
-    socket.0.set_connected();
+    if !socket.0.set_connected() {
+        // Closed while it joined (its connection closed, the client left): no reply.
+        return;
+    }
     if let Some((rooms, missed)) = recovery {
         socket.join(rooms);
         // Missed packets go before the CONNECT reply, as Node sends them.

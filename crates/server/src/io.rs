@@ -2,11 +2,14 @@
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use ferrio_engine::{CorsConfig, Engine, EngineConfig, NotFound, Transports};
+use ferrio_engine::{
+    BoxError, CorsConfig, Engine, EngineConfig, NotFound, RequestBody, Transports,
+};
 use ferrio_proto::socket::DecodeLimits;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -15,9 +18,11 @@ use crate::SendError;
 use crate::ack::AckStream;
 use crate::adapter::{AdapterError, AdapterFactory, Gathered, LocalAdapter, Room};
 use crate::client_bundle::ClientBundle;
+use crate::close::{Closing, Drain, Lifecycle};
 use crate::conn::IoHandler;
 use crate::handler::{ConnectHandler, ErasedConnect};
 use crate::layer::{SocketIoLayer, SocketIoService};
+use crate::listeners::{ListenerId, Listeners};
 use crate::ns::{
     ConnectError, ConnectGuard, DynNamespace, Handlers, Matcher, MiddlewareFuture, Namespace,
     Registry,
@@ -35,8 +40,16 @@ pub struct SocketIoConfig {
     pub engine: EngineConfig,
     /// How long a client may take to join a namespace after the handshake. Default 45 s.
     pub connect_timeout: Duration,
-    /// Timeout of `emit_with_ack` when none is given. Default 5 s.
-    pub ack_timeout: Duration,
+    /// Timeout of `emit_with_ack` when none is given. Default none, as on Node: a socket's
+    /// `emit_with_ack` waits until the client answers or disconnects, and a broadcast
+    /// `emit_with_ack` without [`timeout`](crate::BroadcastOperator::timeout) times out at
+    /// once (each target gets [`crate::AckError::Timeout`]; Node's callback gets "operation
+    /// has timed out" right away too, unless no client is targeted).
+    pub ack_timeout: Option<Duration>,
+    /// Most acknowledgements one socket may wait for at once; past it `emit_with_ack` fails
+    /// with [`crate::SendError::TooManyPendingAcks`] and a broadcast with acks skips that
+    /// socket (Node: unbounded). Expired entries do not count. Default 1024.
+    pub max_pending_acks: usize,
     /// Most handlers queued for one socket; past it the connection is closed (a client
     /// sending faster than its handlers finish). Default 1024.
     pub max_pending_events: usize,
@@ -67,7 +80,8 @@ impl Default for SocketIoConfig {
         SocketIoConfig {
             engine,
             connect_timeout: Duration::from_secs(45),
-            ack_timeout: Duration::from_secs(5),
+            ack_timeout: None,
+            max_pending_acks: 1024,
             max_pending_events: 1024,
             max_concurrent_handlers: 128,
             decode_limits: DecodeLimits::default(),
@@ -97,6 +111,8 @@ pub(crate) struct IoShared {
     pub(crate) config: SocketIoConfig,
     pub(crate) state: StateMap,
     pub(crate) adapter_factory: Arc<dyn AdapterFactory>,
+    /// Connections and sockets not yet closed (what `close()` waits for).
+    pub(crate) live: Arc<Drain>,
 }
 
 /// The namespace registry.
@@ -104,7 +120,13 @@ pub(crate) struct IoInner {
     pub(crate) shared: Arc<IoShared>,
     namespaces: Arc<Registry>,
     dynamic: RwLock<Vec<DynNamespace>>,
+    lifecycle: Lifecycle,
+    /// `new_namespace` listeners.
+    new_namespace: Listeners<NewNamespaceListener>,
 }
+
+/// A `new_namespace` listener.
+type NewNamespaceListener = Arc<dyn Fn(BroadcastOperator) + Send + Sync>;
 
 impl IoInner {
     /// The namespace a CONNECT asks for: a static one, an existing child, or a new child of
@@ -122,7 +144,9 @@ impl IoInner {
             .find(|d| d.matcher.matches(name, auth))
             .map(|d| d.handlers.clone())?;
         let mut map = write(&self.namespaces);
+        let mut created = false;
         let ns = map.entry(name.to_owned()).or_insert_with(|| {
+            created = true;
             Namespace::new(
                 name.to_owned(),
                 handlers,
@@ -130,7 +154,22 @@ impl IoInner {
                 Some(Arc::downgrade(&self.namespaces)),
             )
         });
-        Some(ns.begin_connect())
+        let guard = ns.begin_connect();
+        drop(map);
+        if created {
+            self.announce(&guard.0);
+        }
+        Some(guard)
+    }
+
+    /// Calls the `new_namespace` listeners (not for `/`, as Node, which creates it first).
+    fn announce(&self, ns: &Arc<Namespace>) {
+        if ns.name == "/" {
+            return;
+        }
+        for (_, f) in self.new_namespace.snapshot().iter() {
+            f(BroadcastOperator::new(ns.clone()));
+        }
     }
 
     /// The namespace `io.of(name)` names: an existing one, a child of a dynamic namespace
@@ -153,8 +192,11 @@ impl IoInner {
 
     pub(crate) fn static_ns(&self, name: &str) -> Arc<Namespace> {
         let mut map = write(&self.namespaces);
-        map.entry(name.to_owned())
+        let mut created = false;
+        let ns = map
+            .entry(name.to_owned())
             .or_insert_with(|| {
+                created = true;
                 Namespace::new(
                     name.to_owned(),
                     Arc::new(Handlers::default()),
@@ -162,7 +204,12 @@ impl IoInner {
                     None,
                 )
             })
-            .clone()
+            .clone();
+        drop(map);
+        if created {
+            self.announce(&ns);
+        }
+        ns
     }
 }
 
@@ -254,9 +301,10 @@ impl SocketIoBuilder {
         self
     }
 
-    /// Default timeout of `emit_with_ack`. Default 5 s.
+    /// Default timeout of `emit_with_ack` (socket and broadcast). Default none: see
+    /// [`SocketIoConfig::ack_timeout`].
     pub fn ack_timeout(mut self, d: Duration) -> Self {
-        self.config.ack_timeout = d;
+        self.config.ack_timeout = Some(d);
         self
     }
 
@@ -310,11 +358,14 @@ impl SocketIoBuilder {
             config: self.config,
             state: self.state,
             adapter_factory: self.adapter_factory,
+            live: Arc::default(),
         });
         let inner = Arc::new(IoInner {
             shared: shared.clone(),
             namespaces: Arc::new(RwLock::new(HashMap::new())),
             dynamic: RwLock::new(Vec::new()),
+            lifecycle: Lifecycle::default(),
+            new_namespace: Listeners::default(),
         });
         let engine = Engine::new(shared.config.engine.clone(), IoHandler::new(inner.clone()));
         SocketIo { inner, engine }
@@ -369,6 +420,7 @@ impl SocketIo {
             Some(Arc::new(ErasedConnect(handler, PhantomData)));
         NamespaceBuilder {
             handlers: ns.handlers.clone(),
+            registry: self.inner.namespaces.clone(),
         }
     }
 
@@ -404,13 +456,32 @@ impl SocketIo {
             matcher,
             handlers: handlers.clone(),
         });
-        NamespaceBuilder { handlers }
+        NamespaceBuilder {
+            handlers,
+            registry: self.inner.namespaces.clone(),
+        }
     }
 
     /// Operators on a namespace (`io.of("/chat").to("room").emit(...)`). The namespace is
     /// created (with no handler) if it does not exist.
     pub fn of(&self, path: impl Into<String>) -> BroadcastOperator {
         BroadcastOperator::new(self.inner.namespace_named(&normalise(path.into())))
+    }
+
+    /// Adds a function called with each namespace when it is created (Node's `new_namespace`
+    /// event): a static one (`io.ns`, `io.of`) or a child of a dynamic namespace, before its
+    /// first socket connects. Not called for `/`, nor for the namespaces created before. It runs
+    /// on the task creating the namespace (for a child, the connection's): keep it short.
+    pub fn on_new_namespace(
+        &self,
+        f: impl Fn(BroadcastOperator) + Send + Sync + 'static,
+    ) -> ListenerId {
+        self.inner.new_namespace.add(Arc::new(f), false)
+    }
+
+    /// Removes one `new_namespace` listener, or all of them with `None`.
+    pub fn off_new_namespace(&self, listener: Option<ListenerId>) {
+        self.inner.new_namespace.remove(listener);
     }
 
     /// The names of the namespaces: static ones, and the children of dynamic namespaces that
@@ -449,6 +520,12 @@ impl SocketIo {
         self.main().volatile()
     }
 
+    /// Broadcast on the main namespace with per-message compression set (see
+    /// [`BroadcastOperator::compress`]).
+    pub fn compress(&self, compress: bool) -> BroadcastOperator {
+        self.main().compress(compress)
+    }
+
     /// Timeout for a broadcast `emit_with_ack` on the main namespace.
     pub fn timeout(&self, d: Duration) -> BroadcastOperator {
         self.main().timeout(d)
@@ -457,6 +534,11 @@ impl SocketIo {
     /// Emits to every socket of the main namespace.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), SendError> {
         self.main().emit(event, data)
+    }
+
+    /// Emits a `message` event to every socket of the main namespace (Node's `io.send`).
+    pub fn send<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), SendError> {
+        self.main().send(data)
     }
 
     /// Emits to every socket of the main namespace and collects their acknowledgements.
@@ -524,7 +606,7 @@ impl SocketIo {
     /// `io.on(event, ...)` for events from `serverSideEmit`).
     pub fn on_server_event<F, Fut>(&self, event: impl Into<String>, handler: F)
     where
-        F: Fn(ServerEvent) -> Fut + Send + Sync + 'static,
+        F: FnOnce(ServerEvent) -> Fut + Clone + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
         self.inner
@@ -548,14 +630,98 @@ impl SocketIo {
         self.engine.session_count()
     }
 
-    /// Disconnects every client (`server shutting down`), refuses new ones and closes the
-    /// adapters (a cluster adapter unsubscribes).
-    pub fn close(&self) {
+    /// Closes the server (Node's `io.close()`): refuses new clients, disconnects every client
+    /// (`server shutting down`; the npm client sees `transport close` and reconnects), closes
+    /// the adapters (a cluster adapter unsubscribes), and stops the listeners served by
+    /// [`SocketIo::serve`] / [`SocketIo::serve_with`].
+    ///
+    /// It starts at once, whether or not the returned [`Closing`] is awaited; await it to wait
+    /// until the drain is done (every disconnect handler finished, adapters closed, served
+    /// listeners closed). A server mounted another way (the [`layer`](SocketIo::layer) in an
+    /// axum app, [`crate::serve`] with a service) does not own its listener: pass
+    /// [`closed()`](SocketIo::closed) as that server's shutdown signal.
+    pub fn close(&self) -> Closing {
+        let lifecycle = &self.inner.lifecycle;
+        let first = lifecycle.start_closing();
         self.engine.close();
+        let mut drained = lifecycle.drained.subscribe();
+        let serving = lifecycle.serving.clone();
+        let wait = async move {
+            let _ = drained.wait_for(|d| *d).await;
+            serving.wait_empty().await;
+        };
+        if !first {
+            return Closing::new(wait);
+        }
+        // The adapters close at once, as Node closes each one right after its sockets: a
+        // cluster adapter unsubscribes while the disconnect handlers still run.
+        let closes: Vec<_> = self
+            .inner
+            .all_namespaces()
+            .iter()
+            .map(|ns| ns.adapter.close())
+            .collect();
+        let inner = self.inner.clone();
+        let drain = async move {
+            futures_util::future::join(
+                inner.shared.live.wait_empty(),
+                futures_util::future::join_all(closes),
+            )
+            .await;
+            inner.lifecycle.drained.send_replace(true);
+        };
         if tokio::runtime::Handle::try_current().is_ok() {
-            for ns in self.inner.all_namespaces() {
-                tokio::spawn(ns.adapter.close());
-            }
+            tokio::spawn(drain);
+            Closing::new(wait)
+        } else {
+            // No runtime to run the drain in the background: it runs when awaited.
+            Closing::new(async move {
+                drain.await;
+                wait.await;
+            })
+        }
+    }
+
+    /// Resolves once [`close`](SocketIo::close) has been called: the shutdown signal for a
+    /// server this one does not own (`ferrio::serve(listener, svc, io.closed())`, axum's
+    /// `with_graceful_shutdown(io.closed())`).
+    pub fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.inner.lifecycle.closed()
+    }
+
+    /// Serves this server alone on `listener` (other paths get 404) until
+    /// [`close`](SocketIo::close): then the listener is closed, and `close()` waits for this.
+    pub fn serve(
+        &self,
+        listener: std::net::TcpListener,
+    ) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
+        self.serve_with(listener, self.service())
+    }
+
+    /// As [`serve`](SocketIo::serve), with another service, e.g. the server's
+    /// [`layer`](SocketIo::layer) around an axum `Router`.
+    pub fn serve_with<S, B>(
+        &self,
+        listener: std::net::TcpListener,
+        service: S,
+    ) -> impl Future<Output = std::io::Result<()>> + Send + 'static
+    where
+        S: tower_service::Service<http::Request<RequestBody>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        // Counted now, so that a close() right after this call waits for it.
+        let guard = self.inner.lifecycle.serving.guard();
+        let closed = self.closed();
+        async move {
+            let result = ferrio_engine::serve(listener, service, closed).await;
+            drop(guard);
+            result
         }
     }
 
@@ -565,10 +731,13 @@ impl SocketIo {
     }
 }
 
-/// Adds middlewares to a namespace.
+/// A namespace registered with [`SocketIo::ns`], or a dynamic namespace registered with
+/// [`SocketIo::dyn_ns`] / [`SocketIo::dyn_ns_fn`] (Node's parent namespace): adds middlewares
+/// and server-side event handlers, and emits to every namespace it serves.
 #[derive(Clone)]
 pub struct NamespaceBuilder {
     handlers: Arc<Handlers>,
+    registry: Arc<Registry>,
 }
 
 impl std::fmt::Debug for NamespaceBuilder {
@@ -578,11 +747,38 @@ impl std::fmt::Debug for NamespaceBuilder {
 }
 
 impl NamespaceBuilder {
+    /// The namespaces these handlers serve now: the namespace itself, or the current children
+    /// of a dynamic namespace.
+    pub fn namespaces(&self) -> Vec<BroadcastOperator> {
+        let mut found: Vec<Arc<Namespace>> = read(&self.registry)
+            .values()
+            .filter(|ns| Arc::ptr_eq(&ns.handlers, &self.handlers))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        found.into_iter().map(BroadcastOperator::new).collect()
+    }
+
+    /// Emits to every socket of every namespace these handlers serve (Node's
+    /// `io.of(/regex/).emit(...)`: a dynamic namespace emits to all its children). Each child's
+    /// adapter gets the packet, so a cluster adapter reaches that child on other servers too.
+    /// The first error is returned, after every namespace has been tried.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), SendError> {
+        let mut result = Ok(());
+        for ns in self.namespaces() {
+            if let Err(e) = ns.emit(event, data)
+                && result.is_ok()
+            {
+                result = Err(e);
+            }
+        }
+        result
+    }
     /// Registers the handler of a server-side event of this namespace (events other servers
     /// send with `server_side_emit`).
     pub fn on_server_event<F, Fut>(self, event: impl Into<String>, handler: F) -> Self
     where
-        F: Fn(ServerEvent) -> Fut + Send + Sync + 'static,
+        F: FnOnce(ServerEvent) -> Fut + Clone + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
         self.handlers
@@ -594,10 +790,11 @@ impl NamespaceBuilder {
     /// the order added; an error refuses the connection with `CONNECT_ERROR {message, data}`.
     pub fn with<F, Fut>(self, middleware: F) -> Self
     where
-        F: Fn(SocketRef) -> Fut + Send + Sync + 'static,
+        F: FnOnce(SocketRef) -> Fut + Clone + Send + Sync + 'static,
         Fut: std::future::Future<Output = Result<(), ConnectError>> + Send + 'static,
     {
-        let f = Arc::new(move |s: SocketRef| -> MiddlewareFuture { Box::pin(middleware(s)) });
+        let f =
+            Arc::new(move |s: SocketRef| -> MiddlewareFuture { Box::pin((middleware.clone())(s)) });
         self.handlers
             .middlewares
             .write()

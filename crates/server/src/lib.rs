@@ -32,18 +32,40 @@
 //!
 //! Handlers of one socket are started in the order the client sent the events, and then run
 //! concurrently on that socket's task; a slow handler delays neither pings nor other sockets.
-//! Register a socket's handlers in its connection handler before the first `.await`.
+//! This holds through async packet middlewares too (an event waits for the one before it to be
+//! through them). Register a socket's handlers in its connection handler before the first
+//! `.await`.
+//!
+//! ## Handlers
+//!
+//! A handler is any `FnOnce + Clone` closure of extractors, so closures may capture clonable
+//! state:
+//!
+//! ```
+//! use ferrio::{Data, SocketIo, SocketRef};
+//!
+//! let io = SocketIo::builder().build();
+//! let server = io.clone();
+//! io.ns("/", async move |socket: SocketRef| {
+//!     let server = server.clone();
+//!     socket.on("shout", async move |Data(text): Data<String>| {
+//!         server.emit("shout", &text.to_uppercase()).ok();
+//!     });
+//! });
+//! ```
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod ack;
 pub mod adapter;
 mod client_bundle;
+mod close;
 pub mod cluster;
 mod conn;
 mod handler;
 mod io;
 mod layer;
+mod listeners;
 mod ns;
 mod operators;
 mod recovery;
@@ -54,27 +76,40 @@ mod worker;
 pub use ack::{AckCallback, AckError, AckFuture, AckSender, AckSink, AckStream};
 pub use adapter::{
     Adapter, AdapterError, AdapterFactory, AdapterFuture, BroadcastFlags, BroadcastOptions,
-    BroadcastPacket, Gathered, HandshakeInfo, LocalAdapter, LocalNamespace, Room, SocketInfo,
+    BroadcastPacket, Gathered, HandshakeInfo, LocalAdapter, LocalNamespace, Room, RoomEvent,
+    SocketInfo,
 };
 pub use client_bundle::{CLIENT_FILES, ClientBundle, ClientBundleError};
-pub use conn::IoHandler;
+pub use close::Closing;
+pub use conn::{Conn, IoHandler};
+/// The Engine.IO layer under the server: its settings, the tower service, and the types of the
+/// [`EngineHandler`] that [`IoHandler`] implements.
 pub use ferrio_engine::{
-    AllowRequest, AllowedOrigins, CookieConfig, CorsConfig, EngineConfig,
-    Rejection as HandshakeRejection, RemoteAddr, Sid, Transports, serve,
+    AllowFuture, AllowRequest, AllowedOrigins, BoxError, CloseReason, CookieConfig, CorsConfig,
+    EngineBody, EngineConfig, EngineHandler, EngineService, EngineSocket, Message as EngineMessage,
+    NotFound, Rejection as HandshakeRejection, RemoteAddr, RequestBody, ResponseFuture,
+    SendError as EngineSendError, SessionConfig, Sid, Transports, serve,
 };
-pub use ferrio_proto::socket::Args;
+pub use ferrio_proto::socket::{Args, DecodeLimits, Encoded};
+/// The dynamic value of `socket.data`, cluster messages and server-side events (binary
+/// included), with its conversions from and to Rust types.
+pub use ferrio_proto::value;
 pub use handler::{
-    ConnectHandler, ConnectParts, Data, DisconnectHandler, Event, Extension, FromConnectParts,
-    FromDisconnectParts, FromMessageParts, HandlerOutput, MessageHandler, MessageParts, Rejection,
-    State, TryData,
+    ConnectHandler, ConnectParts, Data, DisconnectDescription, DisconnectHandler, DisconnectParts,
+    Event, Extension, FromConnectParts, FromDisconnectParts, FromMessageParts, HandlerOutput,
+    MessageHandler, MessageParts, Rejection, State, TryData,
 };
 pub use io::{NamespaceBuilder, SocketIo, SocketIoBuilder, SocketIoConfig};
 pub use layer::{SocketIoFuture, SocketIoLayer, SocketIoService};
+pub use listeners::ListenerId;
 pub use ns::{ConnectError, MiddlewareFuture};
 pub use operators::{BroadcastOperator, IntoRooms, RemoteSocket};
 pub use recovery::RecoveryConfig;
 pub use server_event::ServerEvent;
-pub use socket::{DisconnectReason, Extensions, Handshake, Socket, SocketEmitter, SocketRef};
+pub use socket::{
+    DisconnectReason, Extensions, Handshake, PacketMiddlewareFuture, Socket, SocketEmitter,
+    SocketRef,
+};
 
 /// Why an emit failed.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +122,10 @@ pub enum SendError {
     /// The socket is disconnected.
     #[error("socket closed")]
     Closed,
+    /// The socket already waits for `max_pending_acks` acknowledgements (see
+    /// [`SocketIoConfig::max_pending_acks`]).
+    #[error("too many acknowledgements pending")]
+    TooManyPendingAcks,
     /// The data could not be serialised.
     #[error("cannot serialise the payload: {0}")]
     Encode(#[from] serde_json::Error),

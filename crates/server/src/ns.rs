@@ -9,9 +9,12 @@ use std::sync::{Arc, RwLock, Weak};
 use ferrio_proto::engine::Sid;
 use ferrio_proto::socket::MAX_ACK_ID;
 
-use crate::adapter::{Adapter, BroadcastOptions, LocalNamespace, Room, RoomChanges, RoomIndex};
+use crate::adapter::{
+    Adapter, BroadcastOptions, LocalNamespace, Room, RoomChanges, RoomEvent, RoomIndex,
+};
 use crate::handler::ErasedConnectHandler;
 use crate::io::IoShared;
+use crate::listeners::Listeners;
 use crate::recovery::RecoveryStore;
 use crate::server_event::ServerEventHandler;
 use crate::socket::SocketRef;
@@ -88,6 +91,9 @@ impl Handlers {
     }
 }
 
+/// A listener of a namespace's room events.
+pub(crate) type RoomListener = Arc<dyn Fn(&RoomEvent) + Send + Sync>;
+
 /// The namespaces of a server, by name.
 pub(crate) type Registry = RwLock<HashMap<String, Arc<Namespace>>>;
 
@@ -97,6 +103,8 @@ pub(crate) struct Namespace {
     pub(crate) handlers: Arc<Handlers>,
     sockets: RwLock<HashMap<Sid, SocketRef>>,
     pub(crate) rooms: RoomIndex,
+    /// `on_room_event` listeners (Node's adapter events).
+    pub(crate) room_listeners: Listeners<RoomListener>,
     pub(crate) adapter: Arc<dyn Adapter>,
     /// Set once the adapter's `init` has finished: CONNECTs wait for it.
     ready: tokio::sync::OnceCell<()>,
@@ -137,6 +145,7 @@ impl Namespace {
             handlers,
             sockets: RwLock::new(HashMap::new()),
             rooms: RoomIndex::default(),
+            room_listeners: Listeners::default(),
             ack_ids: AtomicU64::new(0),
             recovery: shared
                 .config
@@ -176,25 +185,38 @@ impl Namespace {
 
     /// Adds a socket to rooms, telling the adapter about new rooms.
     pub(crate) fn join(&self, sid: Sid, rooms: &[Room]) {
-        self.room_changes(self.rooms.add_all(sid, rooms));
+        let events = !self.room_listeners.is_empty();
+        self.room_changes(self.rooms.add_all(sid, rooms, events));
     }
 
     /// Removes a socket from rooms.
     pub(crate) fn leave(&self, sid: Sid, rooms: &[Room]) {
-        self.room_changes(self.rooms.del(sid, rooms));
+        let events = !self.room_listeners.is_empty();
+        self.room_changes(self.rooms.del(sid, rooms, events));
     }
 
     /// Removes a socket from every room.
     pub(crate) fn leave_all(&self, sid: Sid) {
-        self.room_changes(self.rooms.del_all(sid));
+        let events = !self.room_listeners.is_empty();
+        self.room_changes(self.rooms.del_all(sid, events));
     }
 
+    /// Tells the adapter about created and deleted rooms, and the room listeners about every
+    /// event (after the index lock is released).
     fn room_changes(&self, changes: RoomChanges) {
         for room in &changes.created {
             self.adapter.room_created(room);
         }
         for room in &changes.deleted {
             self.adapter.room_deleted(room);
+        }
+        if let Some(events) = changes.events {
+            let listeners = self.room_listeners.snapshot();
+            for event in &events {
+                for (_, f) in listeners.iter() {
+                    f(event);
+                }
+            }
         }
     }
 

@@ -15,8 +15,10 @@ use serde::de::DeserializeOwned;
 use crate::SendError;
 use crate::ack::{AckStream, ack_channel};
 use crate::adapter::{
-    AdapterError, BroadcastOptions, BroadcastPacket, Gathered, HandshakeInfo, Room, SocketInfo,
+    AdapterError, BroadcastOptions, BroadcastPacket, Gathered, HandshakeInfo, Room, RoomEvent,
+    SocketInfo,
 };
+use crate::listeners::ListenerId;
 use crate::ns::Namespace;
 use crate::socket::SocketRef;
 
@@ -150,6 +152,11 @@ impl BroadcastOperator {
         self
     }
 
+    /// The namespace's name.
+    pub fn name(&self) -> &str {
+        &self.ns.name
+    }
+
     /// The options built so far.
     pub fn options(&self) -> &BroadcastOptions {
         &self.opts
@@ -169,7 +176,9 @@ impl BroadcastOperator {
 
     /// Emits to every target with one ack id, and streams each socket's answer (then a
     /// timeout for each socket that did not answer). The timeout is the operator's
-    /// [`timeout`](BroadcastOperator::timeout), else the server's `ack_timeout`.
+    /// [`timeout`](BroadcastOperator::timeout), else the server's `ack_timeout`; without
+    /// either it is zero, as on Node (where a broadcast with acks needs `timeout()`): the
+    /// packet is sent and every target times out at once (an answer is always too late).
     pub fn emit_with_ack<T, V>(&self, event: &str, data: &T) -> Result<AckStream<V>, SendError>
     where
         T: Serialize + ?Sized,
@@ -180,7 +189,8 @@ impl BroadcastOperator {
             .opts
             .flags
             .timeout
-            .unwrap_or(self.ns.shared.config.ack_timeout);
+            .or(self.ns.shared.config.ack_timeout)
+            .unwrap_or(Duration::ZERO);
         let id = self.ns.next_ack_id();
         let encoded = encode_event(&self.ns.name, Some(id), event, data)?;
         let packet = BroadcastPacket::from_encoded(&self.ns.name, event, Some(id), encoded);
@@ -189,6 +199,11 @@ impl BroadcastOperator {
         let (sink, stream) = ack_channel(timeout);
         self.ns.adapter.broadcast_with_ack(&packet, &opts, sink)?;
         Ok(stream)
+    }
+
+    /// Emits a `message` event (Node's `send`).
+    pub fn send<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), SendError> {
+        self.emit("message", data)
     }
 
     /// The target sockets on this server.
@@ -288,6 +303,27 @@ impl BroadcastOperator {
     /// Every socket of the namespace on this server, ignoring the operator's filters.
     pub fn all_sockets(&self) -> Vec<SocketRef> {
         self.ns.all_sockets()
+    }
+
+    /// The rooms of the namespace that have sockets on this server (each socket's own room
+    /// included), ignoring the operator's filters: Node's `nsp.adapter.rooms`. The members of
+    /// one room: `io.of(ns).to(room).sockets()`; across the cluster:
+    /// [`all_rooms`](BroadcastOperator::all_rooms).
+    pub fn rooms(&self) -> Vec<Room> {
+        self.ns.rooms.rooms()
+    }
+
+    /// Adds a function called with every change of the namespace's room index on this server
+    /// (Node's adapter events `create-room`, `delete-room`, `join-room`, `leave-room`), in
+    /// Node's order, after the ones already added. It runs on the task that joined or left
+    /// (right after the change, outside any lock): keep it short.
+    pub fn on_room_event(&self, f: impl Fn(&RoomEvent) + Send + Sync + 'static) -> ListenerId {
+        self.ns.room_listeners.add(Arc::new(f), false)
+    }
+
+    /// Removes one room event listener, or all of them with `None`.
+    pub fn off_room_event(&self, listener: Option<ListenerId>) {
+        self.ns.room_listeners.remove(listener);
     }
 }
 

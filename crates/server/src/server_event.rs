@@ -75,8 +75,8 @@ pub(crate) type ServerEventHandler = Arc<dyn Fn(ServerEvent) -> BoxFuture + Send
 /// Boxes a handler closure.
 pub(crate) fn handler<F, Fut>(f: F) -> ServerEventHandler
 where
-    F: Fn(ServerEvent) -> Fut + Send + Sync + 'static,
+    F: FnOnce(ServerEvent) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    Arc::new(move |ev| Box::pin(f(ev)))
+    Arc::new(move |ev| Box::pin((f.clone())(ev)))
 }

@@ -3,15 +3,20 @@
 use std::any::{Any, TypeId};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
 use ferrio_engine::{CloseReason, EngineSocket, Frame};
 use ferrio_proto::engine::Sid;
-use ferrio_proto::socket::{Args, Encoded, encode_disconnect, encode_event};
+use ferrio_proto::socket::{
+    Args, DecodeLimits, Decoder, Encoded, PacketData, encode_disconnect, encode_event,
+};
 use ferrio_proto::value::{self, Value, ValueError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -19,11 +24,13 @@ use tokio::sync::oneshot;
 
 use crate::ack::{AckError, AckFuture, AckTable, AckTx};
 use crate::adapter::{BroadcastOptions, HandshakeInfo, Room, SocketInfo};
+use crate::close::DrainGuard;
 use crate::conn::ConnShared;
 use crate::handler::{
-    DisconnectHandler, Erased, ErasedDisconnect, ErasedDisconnectHandler, ErasedMessageHandler,
-    MessageHandler, MessageParts,
+    BoxFuture, DisconnectHandler, DisconnectParts, Erased, ErasedDisconnect,
+    ErasedDisconnectHandler, ErasedMessageHandler, MessageHandler, MessageParts,
 };
+use crate::listeners::{ListenerId, Listeners};
 use crate::ns::Namespace;
 use crate::operators::{BroadcastOperator, IntoRooms};
 use crate::{SendError, worker};
@@ -44,8 +51,8 @@ pub enum DisconnectReason {
     ForcedClose,
     /// `server shutting down`.
     ServerShuttingDown,
-    /// `forced server close`: the server closed the connection with `disconnect(true)` on
-    /// another socket of the same client, or for a protocol violation.
+    /// `forced server close`: the server closed the connection for a protocol violation (an
+    /// event for a namespace not joined, a second CONNECT).
     ForcedServerClose,
     /// `client namespace disconnect`: the client left the namespace.
     ClientNamespaceDisconnect,
@@ -225,11 +232,33 @@ impl fmt::Debug for Extensions {
     }
 }
 
-type AnyOutgoing = Arc<dyn Fn(&str, &Encoded) + Send + Sync>;
+/// Called with every event the socket emits: its name and arguments (Node's `onAnyOutgoing`).
+type AnyOutgoing = Arc<dyn Fn(&str, &Args) + Send + Sync>;
+
+/// What an async packet middleware returns: the event's parts, maybe changed, or a refusal.
+pub type PacketMiddlewareFuture =
+    Pin<Box<dyn Future<Output = Result<MessageParts, crate::Rejection>> + Send>>;
+
+/// A synchronous packet middleware.
+type SyncMiddleware =
+    Arc<dyn Fn(&SocketRef, &mut MessageParts) -> Result<(), crate::Rejection> + Send + Sync>;
+
+/// An async packet middleware.
+type AsyncMiddleware = Arc<dyn Fn(SocketRef, MessageParts) -> PacketMiddlewareFuture + Send + Sync>;
 
 /// A per-socket packet middleware (Node's `socket.use`).
-type PacketMiddleware =
-    Arc<dyn Fn(&SocketRef, &mut MessageParts) -> Result<(), crate::Rejection> + Send + Sync>;
+#[derive(Clone)]
+enum PacketMiddleware {
+    Sync(SyncMiddleware),
+    Async(AsyncMiddleware),
+}
+
+/// The handler of one event.
+struct EventHandler {
+    handler: Arc<dyn ErasedMessageHandler>,
+    /// Removed after its first call (`socket.once`).
+    once: bool,
+}
 
 /// Called with the error of a packet middleware (Node's `error` event on the socket).
 type ErrorHandler = Arc<dyn Fn(&SocketRef, &crate::Rejection) + Send + Sync>;
@@ -240,21 +269,32 @@ pub struct Socket {
     pub(crate) ns: Arc<Namespace>,
     pub(crate) engine: EngineSocket,
     handshake: Handshake,
-    handlers: RwLock<HashMap<String, Arc<dyn ErasedMessageHandler>>>,
-    any: RwLock<Option<Arc<dyn ErasedMessageHandler>>>,
-    any_outgoing: RwLock<Option<AnyOutgoing>>,
+    handlers: RwLock<HashMap<String, EventHandler>>,
+    any: Listeners<Arc<dyn ErasedMessageHandler>>,
+    any_outgoing: Listeners<AnyOutgoing>,
     middlewares: RwLock<Vec<PacketMiddleware>>,
+    /// Taken in arrival order by events that go through an async packet middleware, from
+    /// their first middleware until their handler has started: handlers start in arrival order
+    /// even when a middleware waits.
+    turn: tokio::sync::Mutex<()>,
     on_error: RwLock<Option<ErrorHandler>>,
     on_disconnect: Mutex<Option<Arc<dyn ErasedDisconnectHandler>>>,
     on_disconnecting: Mutex<Option<Arc<dyn ErasedDisconnectHandler>>>,
     acks: Mutex<AckTable>,
     extensions: Arc<Extensions>,
     data: Mutex<Value>,
-    connected: AtomicBool,
+    /// `CONNECTING`, `CONNECTED` or `CLOSED`.
+    state: AtomicU8,
+    /// Why a socket closed while it was still connecting: the connect task closes it with
+    /// this reason once it is in its namespace. The transitions out of `CONNECTING` happen
+    /// with this lock held.
+    early_close: Mutex<Option<(DisconnectReason, Option<&'static str>)>>,
     pid: Option<Sid>,
     recovered: bool,
     work: worker::WorkSender,
     pub(crate) conn: Weak<ConnShared>,
+    /// Counts the socket as open for `io.close()` until its disconnect handlers have run.
+    live: Mutex<Option<DrainGuard>>,
 }
 
 /// A cheap, cloneable reference to a [`Socket`].
@@ -284,6 +324,10 @@ impl PartialEq for SocketRef {
     }
 }
 
+const CONNECTING: u8 = 0;
+const CONNECTED: u8 = 1;
+const CLOSED: u8 = 2;
+
 /// How a socket starts: fresh, or recovered from a lost connection.
 pub(crate) struct Origin {
     pub(crate) id: Sid,
@@ -311,6 +355,7 @@ impl SocketRef {
         } = origin;
         let limits = &ns.shared.config;
         let work = worker::spawn(limits.max_pending_events, limits.max_concurrent_handlers);
+        let ns_live = ns.shared.live.guard();
         SocketRef(Arc::new(Socket {
             id,
             ns,
@@ -321,30 +366,47 @@ impl SocketRef {
                 issued: SystemTime::now(),
             },
             handlers: RwLock::new(HashMap::new()),
-            any: RwLock::new(None),
-            any_outgoing: RwLock::new(None),
+            any: Listeners::default(),
+            any_outgoing: Listeners::default(),
             middlewares: RwLock::new(Vec::new()),
+            turn: tokio::sync::Mutex::new(()),
             on_error: RwLock::new(None),
             on_disconnect: Mutex::new(None),
             on_disconnecting: Mutex::new(None),
             acks: Mutex::new(AckTable::default()),
             extensions,
             data: Mutex::new(data),
-            connected: AtomicBool::new(false),
+            state: AtomicU8::new(CONNECTING),
+            early_close: Mutex::new(None),
             pid,
             recovered,
             work,
             conn,
+            live: Mutex::new(Some(ns_live)),
         }))
     }
 
-    /// Registers the handler of an event (replacing a previous one).
+    /// Registers the handler of an event (replacing a previous one: one handler per event).
     pub fn on<H, M>(&self, event: impl Into<String>, handler: H)
     where
         H: MessageHandler<M>,
         M: Send + Sync + 'static,
     {
-        write(&self.handlers).insert(event.into(), Arc::new(Erased(handler, PhantomData)));
+        self.set_handler(event.into(), Arc::new(Erased(handler, PhantomData)), false);
+    }
+
+    /// Registers a handler for the next occurrence of an event only (Node's `socket.once`);
+    /// it replaces the event's handler, and is removed once called.
+    pub fn once<H, M>(&self, event: impl Into<String>, handler: H)
+    where
+        H: MessageHandler<M>,
+        M: Send + Sync + 'static,
+    {
+        self.set_handler(event.into(), Arc::new(Erased(handler, PhantomData)), true);
+    }
+
+    fn set_handler(&self, event: String, handler: Arc<dyn ErasedMessageHandler>, once: bool) {
+        write(&self.handlers).insert(event, EventHandler { handler, once });
     }
 
     /// Removes the handler of an event.
@@ -352,14 +414,35 @@ impl SocketRef {
         write(&self.handlers).remove(event);
     }
 
-    /// Registers a handler called for every incoming event, before its own handler. It sees
-    /// the event name with the [`crate::Event`] extractor.
-    pub fn on_any<H, M>(&self, handler: H)
+    /// Adds a catch-all listener, called for every incoming event after the catch-all
+    /// listeners already added (Node's `onAny`). It sees the event name with the
+    /// [`crate::Event`] extractor and its arguments with [`Args`] or [`crate::Data`]; it cannot
+    /// answer the event's ack.
+    ///
+    /// As in Node, catch-all listeners run when the event arrives, before the packet
+    /// middlewares and the event's handler (also for an event a middleware refuses, or one
+    /// without a handler).
+    pub fn on_any<H, M>(&self, handler: H) -> ListenerId
     where
         H: MessageHandler<M>,
         M: Send + Sync + 'static,
     {
-        *write(&self.any) = Some(Arc::new(Erased(handler, PhantomData)));
+        self.any.add(Arc::new(Erased(handler, PhantomData)), false)
+    }
+
+    /// As [`on_any`](SocketRef::on_any), but before the catch-all listeners already added
+    /// (Node's `prependAny`).
+    pub fn prepend_any<H, M>(&self, handler: H) -> ListenerId
+    where
+        H: MessageHandler<M>,
+        M: Send + Sync + 'static,
+    {
+        self.any.add(Arc::new(Erased(handler, PhantomData)), true)
+    }
+
+    /// Removes one catch-all listener, or all of them with `None` (Node's `offAny`).
+    pub fn off_any(&self, listener: Option<ListenerId>) {
+        self.any.remove(listener);
     }
 
     /// Adds a packet middleware (Node's `socket.use`): it runs for every incoming event, in
@@ -373,7 +456,28 @@ impl SocketRef {
             + Sync
             + 'static,
     {
-        write(&self.middlewares).push(Arc::new(f));
+        write(&self.middlewares).push(PacketMiddleware::Sync(Arc::new(f)));
+    }
+
+    /// Adds an async packet middleware (Node's `socket.use` with a `next` called later): it
+    /// gets the event's parts and gives them back, maybe changed, or refuses the event, as
+    /// [`use_middleware`](SocketRef::use_middleware). Sync and async middlewares run in the
+    /// order added.
+    ///
+    /// Handlers still start in the order the events arrived: while one event is in an async
+    /// middleware, the next events wait for it (unlike Node, where a slow middleware lets
+    /// later events overtake).
+    pub fn use_async_middleware<F, Fut>(&self, f: F)
+    where
+        F: FnOnce(SocketRef, MessageParts) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<MessageParts, crate::Rejection>> + Send + 'static,
+    {
+        let f = Arc::new(
+            move |s: SocketRef, p: MessageParts| -> PacketMiddlewareFuture {
+                Box::pin((f.clone())(s, p))
+            },
+        );
+        write(&self.middlewares).push(PacketMiddleware::Async(f));
     }
 
     /// Registers the function that receives packet middleware errors (Node's `error` event).
@@ -381,10 +485,26 @@ impl SocketRef {
         *write(&self.on_error) = Some(Arc::new(f));
     }
 
-    /// Registers a function called for every event this socket emits, with the event name and
-    /// the encoded packet.
-    pub fn on_any_outgoing(&self, f: impl Fn(&str, &Encoded) + Send + Sync + 'static) {
-        *write(&self.any_outgoing) = Some(Arc::new(f));
+    /// Adds a function called for every event this socket emits (its own emits and the
+    /// broadcasts that reach it), with the event name and the arguments, after the ones
+    /// already added (Node's `onAnyOutgoing`). It is called before the packet is queued, on
+    /// the emitting task: keep it short.
+    pub fn on_any_outgoing(&self, f: impl Fn(&str, &Args) + Send + Sync + 'static) -> ListenerId {
+        self.any_outgoing.add(Arc::new(f), false)
+    }
+
+    /// As [`on_any_outgoing`](SocketRef::on_any_outgoing), before the ones already added
+    /// (Node's `prependAnyOutgoing`).
+    pub fn prepend_any_outgoing(
+        &self,
+        f: impl Fn(&str, &Args) + Send + Sync + 'static,
+    ) -> ListenerId {
+        self.any_outgoing.add(Arc::new(f), true)
+    }
+
+    /// Removes one outgoing listener, or all of them with `None` (Node's `offAnyOutgoing`).
+    pub fn off_any_outgoing(&self, listener: Option<ListenerId>) {
+        self.any_outgoing.remove(listener);
     }
 
     /// Registers the handler called when the socket disconnects.
@@ -412,33 +532,47 @@ impl SocketRef {
         self.emit_opts(event, data, false)
     }
 
-    /// Emits an event that is dropped if the client's queue is full.
-    pub fn volatile(&self) -> SocketEmitter<'_> {
-        SocketEmitter {
-            socket: self,
-            volatile: true,
-            timeout: None,
-        }
+    /// Emits a `message` event (Node's `socket.send`).
+    pub fn send<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), SendError> {
+        self.emit("message", data)
     }
 
-    /// Sets the timeout of the next `emit_with_ack`.
+    /// An emitter whose events are dropped when the client cannot take them now (its queue is
+    /// full). Chain the other flags in any order: `socket.volatile().timeout(d).emit_with_ack(..)`.
+    pub fn volatile(&self) -> SocketEmitter<'_> {
+        self.emitter().volatile()
+    }
+
+    /// An emitter whose `emit_with_ack` waits at most `timeout`.
     pub fn timeout(&self, timeout: Duration) -> SocketEmitter<'_> {
+        self.emitter().timeout(timeout)
+    }
+
+    /// An emitter with per-message compression set (accepted; without permessage-deflate it
+    /// changes nothing, as on Node over a connection without compression).
+    pub fn compress(&self, compress: bool) -> SocketEmitter<'_> {
+        self.emitter().compress(compress)
+    }
+
+    fn emitter(&self) -> SocketEmitter<'_> {
         SocketEmitter {
             socket: self,
             volatile: false,
-            timeout: Some(timeout),
+            timeout: None,
+            compress: None,
         }
     }
 
-    /// Emits an event and waits for the client's acknowledgement (with the configured
-    /// `ack_timeout`, 5 s by default).
+    /// Emits an event and waits for the client's acknowledgement, at most the configured
+    /// [`ack_timeout`](crate::SocketIoConfig::ack_timeout): without one (the default, as on
+    /// Node) until the client answers or the socket disconnects.
     pub fn emit_with_ack<T, V>(&self, event: &str, data: &T) -> AckFuture<V>
     where
         T: Serialize + ?Sized,
         V: DeserializeOwned,
     {
         self.0
-            .emit_with_ack_timeout(event, data, self.ns.shared.config.ack_timeout)
+            .emit_with_ack_timeout(event, data, self.ns.shared.config.ack_timeout, false)
     }
 
     /// Broadcast to the rooms given, except this socket.
@@ -486,21 +620,25 @@ impl SocketRef {
         self.ns.leave_all(self.id);
     }
 
-    /// Disconnects from this namespace (`server namespace disconnect`); with `close`, the whole
-    /// connection is closed too (the client's other namespaces get `forced server close`).
+    /// Disconnects from this namespace (`server namespace disconnect`): the client gets a
+    /// DISCONNECT packet and does not reconnect it. With `close`, every namespace of the
+    /// client's connection is disconnected that way, then the connection is closed (Node's
+    /// `socket.disconnect(true)`): the client does not reconnect at all.
     pub fn disconnect(&self, close: bool) {
         if !self.connected() {
             return;
         }
-        let _ = self.send_encoded(&encode_disconnect(&self.ns.name), false);
-        if let Some(conn) = self.conn.upgrade() {
-            conn.remove(&self.ns.name);
-        }
-        self.0.close(DisconnectReason::ServerNamespaceDisconnect);
-        if close {
-            if let Some(conn) = self.conn.upgrade() {
-                conn.close_all(DisconnectReason::ForcedServerClose);
+        let conn = self.conn.upgrade();
+        match (&conn, close) {
+            (Some(conn), true) => conn.disconnect_all(),
+            _ => {
+                if let Some(conn) = &conn {
+                    conn.remove(&self.ns.name);
+                }
+                self.0.server_disconnect();
             }
+        }
+        if close {
             self.engine.close();
         }
     }
@@ -531,7 +669,7 @@ impl Socket {
 
     /// Whether the socket is connected.
     pub fn connected(&self) -> bool {
-        self.connected.load(Ordering::Acquire)
+        self.state.load(Ordering::Acquire) == CONNECTED
     }
 
     /// The rooms of this socket (its own id included).
@@ -643,10 +781,25 @@ impl Socket {
         self.send_encoded(&encoded, volatile)
     }
 
+    /// Whether an outgoing listener is registered.
+    pub(crate) fn has_outgoing_listeners(&self) -> bool {
+        !self.any_outgoing.is_empty()
+    }
+
+    /// Tells the outgoing listeners about an event this socket sends.
     pub(crate) fn notify_outgoing(&self, event: &str, encoded: &Encoded) {
-        let any = read(&self.any_outgoing).clone();
-        if let Some(f) = any {
-            f(event, encoded);
+        if self.has_outgoing_listeners()
+            && let Some(args) = outgoing_args(encoded)
+        {
+            self.notify_outgoing_args(event, &args);
+        }
+    }
+
+    /// As [`Socket::notify_outgoing`], with the arguments already read back (a broadcast reads
+    /// them once for all its recipients).
+    pub(crate) fn notify_outgoing_args(&self, event: &str, args: &Args) {
+        for (_, f) in self.any_outgoing.snapshot().iter() {
+            f(event, args);
         }
     }
 
@@ -654,7 +807,8 @@ impl Socket {
         self: &Arc<Self>,
         event: &str,
         data: &T,
-        timeout: Duration,
+        timeout: Option<Duration>,
+        volatile: bool,
     ) -> AckFuture<V>
     where
         T: Serialize + ?Sized,
@@ -672,18 +826,23 @@ impl Socket {
             Err(e) => return AckFuture::failed(AckError::Send(e.into())),
         };
         let (tx, rx) = oneshot::channel();
-        lock(&self.acks).insert(id, AckTx::One(tx), Instant::now() + timeout);
+        if !self.register_ack(id, AckTx::One(tx), timeout.map(|t| Instant::now() + t)) {
+            return AckFuture::failed(AckError::Send(SendError::TooManyPendingAcks));
+        }
         self.notify_outgoing(event, &encoded);
-        if let Err(e) = self.send_encoded(&encoded, false) {
+        if let Err(e) = self.send_encoded(&encoded, volatile) {
             lock(&self.acks).remove(id);
             return AckFuture::failed(AckError::Send(e));
         }
         AckFuture::waiting(rx, timeout, SocketRef(self.clone()), id)
     }
 
-    /// Registers an ack (a broadcast's id is shared by every recipient).
-    pub(crate) fn register_ack(&self, id: u64, tx: AckTx, deadline: Instant) {
-        lock(&self.acks).insert(id, tx, deadline);
+    /// Registers an ack (a broadcast's id is shared by every recipient), with its deadline
+    /// (`None`: until the answer or the disconnect). False when the socket already waits for
+    /// `max_pending_acks` answers.
+    pub(crate) fn register_ack(&self, id: u64, tx: AckTx, deadline: Option<Instant>) -> bool {
+        let max = self.ns.shared.config.max_pending_acks;
+        lock(&self.acks).insert(id, tx, deadline, max)
     }
 
     pub(crate) fn forget_ack(&self, id: u64) {
@@ -701,55 +860,116 @@ impl Socket {
         }
     }
 
-    /// An EVENT from the client: runs the catch-all handler and the event's handler on the
-    /// socket's worker, in arrival order. The handlers are looked up when the worker starts
-    /// the event, not when it arrives, so that the connection handler (queued before) has
-    /// registered them: a client may send an event the moment it reads the CONNECT reply.
+    /// An EVENT from the client, run on the socket's worker in arrival order: first the
+    /// catch-all listeners (as Node, before the middlewares), then the packet middlewares,
+    /// then the event's handler. The handlers are looked up when the worker starts the event,
+    /// not when it arrives, so that the connection handler (queued before) has registered
+    /// them: a client may send an event the moment it reads the CONNECT reply.
     pub(crate) fn dispatch(self: &Arc<Self>, parts: MessageParts) {
         let me = self.clone();
         self.run(Box::pin(async move {
-            let mut parts = parts;
-            let middlewares = read(&me.middlewares).clone();
-            for mw in middlewares {
-                if let Err(e) = mw(&SocketRef(me.clone()), &mut parts) {
-                    let on_error = read(&me.on_error).clone();
-                    match on_error {
-                        Some(f) => f(&SocketRef(me.clone()), &e),
-                        None => tracing::warn!(
-                            sid = %me.id,
-                            event = %parts.event,
-                            "event refused by a packet middleware: {e}"
-                        ),
-                    }
-                    return;
-                }
-            }
-            let any = read(&me.any).clone();
-            let any = any.and_then(|any| {
-                let copy = MessageParts {
-                    event: parts.event.clone(),
-                    args: parts.args.clone(),
-                    ack_id: None,
-                };
-                any.call(SocketRef(me.clone()), copy)
-            });
-            let handler = read(&me.handlers).get(&parts.event).cloned();
-            let handler = match handler {
-                Some(h) => h.call(SocketRef(me.clone()), parts),
-                None => {
-                    tracing::trace!(sid = %me.id, event = %parts.event, "no handler");
-                    None
-                }
-            };
-            // Both start now, the catch-all first; then they run concurrently.
-            match (any, handler) {
-                (Some(any), Some(handler)) => {
-                    futures_util::future::join(any, handler).await;
-                }
-                (Some(f), None) | (None, Some(f)) => f.await,
-                (None, None) => {}
+            let any: Vec<BoxFuture> = me
+                .any
+                .snapshot()
+                .iter()
+                .filter_map(|(_, any)| {
+                    let copy = MessageParts {
+                        event: parts.event.clone(),
+                        args: parts.args.clone(),
+                        ack_id: None,
+                    };
+                    any.call(SocketRef(me.clone()), copy)
+                })
+                .collect();
+            let main = me.clone().middlewares_then_handler(parts);
+            // Both start now, the catch-all listeners first; then they run concurrently.
+            if any.is_empty() {
+                main.await;
+            } else {
+                futures_util::future::join(futures_util::future::join_all(any), main).await;
             }
         }));
+    }
+
+    async fn middlewares_then_handler(self: Arc<Self>, mut parts: MessageParts) {
+        let me = SocketRef(self.clone());
+        let middlewares = read(&self.middlewares).clone();
+        let turn = if middlewares
+            .iter()
+            .any(|m| matches!(m, PacketMiddleware::Async(_)))
+        {
+            Some(self.turn.lock().await)
+        } else {
+            None
+        };
+        for mw in middlewares {
+            let result = match mw {
+                PacketMiddleware::Sync(f) => f(&me, &mut parts),
+                PacketMiddleware::Async(f) => {
+                    let event = parts.event.clone();
+                    match f(me.clone(), parts).await {
+                        Ok(p) => {
+                            parts = p;
+                            Ok(())
+                        }
+                        Err(e) => {
+                            parts = MessageParts {
+                                event,
+                                args: Args::empty(),
+                                ack_id: None,
+                            };
+                            Err(e)
+                        }
+                    }
+                }
+            };
+            if let Err(e) = result {
+                let on_error = read(&self.on_error).clone();
+                match on_error {
+                    Some(f) => f(&me, &e),
+                    None => tracing::warn!(
+                        sid = %self.id,
+                        event = %parts.event,
+                        "event refused by a packet middleware: {e}"
+                    ),
+                }
+                return;
+            }
+        }
+        let Some(handler) = self.take_handler(&parts.event) else {
+            tracing::trace!(sid = %self.id, event = %parts.event, "no handler");
+            return;
+        };
+        let Some(mut fut) = handler.call(me, parts) else {
+            return;
+        };
+        // Started (polled once) before the next event may go through the middlewares.
+        let first = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+        drop(turn);
+        if first.is_pending() {
+            fut.await;
+        }
+    }
+
+    /// The handler of an event; a `once` handler is removed.
+    fn take_handler(&self, event: &str) -> Option<Arc<dyn ErasedMessageHandler>> {
+        let (handler, once) = {
+            let map = read(&self.handlers);
+            let h = map.get(event)?;
+            (h.handler.clone(), h.once)
+        };
+        if once {
+            let mut map = write(&self.handlers);
+            // Still the same handler: remove it; otherwise it was replaced or taken meanwhile.
+            if !map
+                .get(event)
+                .is_some_and(|h| Arc::ptr_eq(&h.handler, &handler))
+            {
+                return map.get(event).map(|h| h.handler.clone());
+            }
+            map.remove(event);
+        }
+        Some(handler)
     }
 
     /// Whether the socket's handler queue has room (see `EngineHandler::poll_ready`).
@@ -768,16 +988,70 @@ impl Socket {
         }
     }
 
-    pub(crate) fn set_connected(&self) {
-        self.connected.store(true, Ordering::Release);
+    /// A socket that will never connect (refused, or its connection closed meanwhile) stops
+    /// counting for `io.close()`, wherever references to it are kept.
+    pub(crate) fn release(&self) {
+        lock(&self.live).take();
+    }
+
+    /// Marks the socket connected (it is in its namespace and rooms). False when it was closed
+    /// meanwhile (its connection closed, the client left): it is then closed now, with the
+    /// reason it got, and must not be announced to the client.
+    pub(crate) fn set_connected(self: &Arc<Self>) -> bool {
+        let early = {
+            let mut early = lock(&self.early_close);
+            match self.state.compare_exchange(
+                CONNECTING,
+                CONNECTED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(_) => early.take(),
+            }
+        };
+        let (reason, description) = early.unwrap_or((DisconnectReason::TransportClose, None));
+        self.closed(reason, description);
+        false
+    }
+
+    /// Sends DISCONNECT and closes the socket (`server namespace disconnect`).
+    pub(crate) fn server_disconnect(self: &Arc<Self>) {
+        let _ = self.send_encoded(&encode_disconnect(&self.ns.name), false);
+        self.close(DisconnectReason::ServerNamespaceDisconnect, None);
     }
 
     /// Closes the socket locally: disconnecting handler, rooms left, disconnect handler. Runs
-    /// once.
-    pub(crate) fn close(self: &Arc<Self>, reason: DisconnectReason) {
-        if !self.connected.swap(false, Ordering::AcqRel) {
-            return;
+    /// once. `description` is Node's second `disconnect` argument (what failed, for a
+    /// transport error).
+    pub(crate) fn close(
+        self: &Arc<Self>,
+        reason: DisconnectReason,
+        description: Option<&'static str>,
+    ) {
+        {
+            let mut early = lock(&self.early_close);
+            if self
+                .state
+                .compare_exchange(CONNECTING, CLOSED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                // Still connecting: `set_connected` closes it once it is in its rooms.
+                *early = Some((reason, description));
+                return;
+            }
         }
+        if self
+            .state
+            .compare_exchange(CONNECTED, CLOSED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.closed(reason, description);
+        }
+    }
+
+    /// The work of a close, once.
+    fn closed(self: &Arc<Self>, reason: DisconnectReason, description: Option<&'static str>) {
         tracing::debug!(sid = %self.id, ns = %self.ns.name, %reason, "socket disconnected");
         self.ns.remove(self.id);
         lock(&self.acks).clear();
@@ -795,57 +1069,107 @@ impl Socket {
         let me = SocketRef(self.clone());
         let ns = self.ns.clone();
         let id = self.id;
+        let parts = DisconnectParts {
+            reason,
+            description,
+        };
+        let live = lock(&self.live).take();
         let fin = async move {
             // Taken when the worker starts this, after what was queued before: a connection
             // handler still in the queue has registered them by then.
             let disconnecting = lock(&me.on_disconnecting).take();
             let disconnect = lock(&me.on_disconnect).take();
             if let Some(h) = disconnecting
-                && let Some(f) = h.call(me.clone(), reason)
+                && let Some(f) = h.call(me.clone(), &parts)
             {
                 f.await;
             }
             ns.leave_all(id);
             if let Some(h) = disconnect
-                && let Some(f) = h.call(me.clone(), reason)
+                && let Some(f) = h.call(me.clone(), &parts)
             {
                 f.await;
             }
             // The handlers are done with: drop them (they may hold this socket).
             write(&me.handlers).clear();
-            *write(&me.any) = None;
-            *write(&me.any_outgoing) = None;
+            me.any.remove(None);
+            me.any_outgoing.remove(None);
             write(&me.middlewares).clear();
             *write(&me.on_error) = None;
+            drop(live);
         };
         self.work.finish(Box::pin(fin));
     }
 }
 
-/// `socket.volatile()` / `socket.timeout(d)`: options for the next emit.
-#[derive(Debug)]
+/// The arguments of an encoded event, read back for the outgoing listeners.
+pub(crate) fn outgoing_args(encoded: &Encoded) -> Option<Args> {
+    let mut limits = DecodeLimits::default();
+    limits.max_attachments = encoded.attachments.len();
+    let mut decoder = Decoder::new(limits);
+    // The text starts with the Engine.IO message type (`4`).
+    let text = encoded.text.get(1..).map(|_| encoded.text.slice(1..))?;
+    let mut packet = decoder.handle_text(text).ok()?;
+    for b in &encoded.attachments {
+        packet = decoder.handle_binary(b.clone()).ok()?;
+    }
+    match packet?.data {
+        PacketData::Event { args, .. } => Some(args),
+        _ => None,
+    }
+}
+
+/// Options for the next emit of a socket, chained in any order:
+/// `socket.volatile().timeout(d).emit_with_ack(..)`, `socket.timeout(d).volatile()...`.
+#[derive(Debug, Clone)]
 pub struct SocketEmitter<'a> {
     socket: &'a SocketRef,
     volatile: bool,
     timeout: Option<Duration>,
+    compress: Option<bool>,
 }
 
 impl SocketEmitter<'_> {
+    /// The event is dropped when the client cannot take it now (its queue is full), instead of
+    /// disconnecting a slow client.
+    pub fn volatile(mut self) -> Self {
+        self.volatile = true;
+        self
+    }
+
+    /// `emit_with_ack` waits at most `timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Per-message compression (accepted; without permessage-deflate it changes nothing).
+    pub fn compress(mut self, compress: bool) -> Self {
+        self.compress = Some(compress);
+        self
+    }
+
     /// Emits the event.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), SendError> {
         self.socket.emit_opts(event, data, self.volatile)
     }
 
-    /// Emits and waits for the acknowledgement (with this emitter's timeout).
+    /// Emits a `message` event (Node's `socket.send`).
+    pub fn send<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), SendError> {
+        self.emit("message", data)
+    }
+
+    /// Emits and waits for the acknowledgement, at most this emitter's timeout, else the
+    /// server's `ack_timeout` (none by default: until the answer or the disconnect).
     pub fn emit_with_ack<T, V>(&self, event: &str, data: &T) -> AckFuture<V>
     where
         T: Serialize + ?Sized,
         V: DeserializeOwned,
     {
-        let timeout = self
-            .timeout
-            .unwrap_or(self.socket.ns.shared.config.ack_timeout);
-        self.socket.0.emit_with_ack_timeout(event, data, timeout)
+        let timeout = self.timeout.or(self.socket.ns.shared.config.ack_timeout);
+        self.socket
+            .0
+            .emit_with_ack_timeout(event, data, timeout, self.volatile)
     }
 }
 

@@ -7,7 +7,8 @@
 mod common;
 
 use common::{Client, Mode, Notes, Probe, Server, builder, for_each_mode};
-use ferrio::{DisconnectReason, SocketIo, SocketRef, State};
+use ferrio::{DisconnectDescription, DisconnectReason, SocketIo, SocketRef, State};
+use ferrio_testkit::within;
 use serde_json::{Value, json};
 
 /// `/`, `/chat` and `/control`; every socket reports `disconnecting` (with its rooms) and
@@ -179,13 +180,15 @@ async fn client_closes_the_connection() {
     .await;
 }
 
-/// `socket.disconnect(true)`: that namespace gets "server namespace disconnect", the other
-/// namespace of the same connection "forced server close"; the client sees "io server
-/// disconnect" on the first and the connection close on the second.
+/// `socket.disconnect(true)`, as Node's `client._disconnect()`: every namespace of that
+/// connection gets a DISCONNECT packet and "server namespace disconnect" on the server, then the
+/// connection is closed. The client sees "io server disconnect" on both namespaces, and neither
+/// socket is active any more (reconnection is on, yet nothing reconnects).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_disconnect_closing_the_connection() {
     for_each_mode(async |mode| {
-        let arg = json!({ "action": "wait", "nsps": ["/", "/chat"], "expect": 2 });
+        let arg =
+            json!({ "action": "wait", "nsps": ["/", "/chat"], "expect": 2, "reconnection": true });
         let (client, server, mut notes, ids) = run(mode, arg).await;
         server.socket(&ids[0]).disconnect(true);
         let mut seen = vec![
@@ -197,19 +200,16 @@ async fn server_disconnect_closing_the_connection() {
             seen,
             [
                 json!(["/", ids[0], "server namespace disconnect", 0]),
-                json!(["/chat", ids[1], "forced server close", 0])
+                json!(["/chat", ids[1], "server namespace disconnect", 0])
             ]
         );
         let summary = client.ok().await;
         assert_eq!(
-            summary["/"]["reason"],
-            json!("io server disconnect"),
-            "{summary}"
-        );
-        assert_eq!(
-            summary["/chat"]["reason"],
-            json!("transport close"),
-            "{summary}"
+            summary,
+            json!({
+                "/": { "reason": "io server disconnect", "active": false },
+                "/chat": { "reason": "io server disconnect", "active": false },
+            })
         );
         server
             .wait_until("the connection closed", |io| io.connection_count() == 0)
@@ -218,18 +218,17 @@ async fn server_disconnect_closing_the_connection() {
     .await;
 }
 
-/// `io.close()`: every socket gets "server shutting down"; the client sees "transport
-/// close"; the server refuses new connections.
+/// `io.close().await`: every socket gets "server shutting down" and its disconnect handler
+/// has run when it resolves; the client sees "transport close"; the server refuses new
+/// connections.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_shutting_down() {
     for_each_mode(async |mode| {
         let arg = json!({ "action": "wait", "nsps": ["/", "/chat"], "expect": 2 });
         let (client, server, mut notes, ids) = run(mode, arg).await;
-        server.io.close();
-        let mut seen = vec![
-            notes.next("disconnect").await,
-            notes.next("disconnect").await,
-        ];
+        within(10, "io.close()", server.io.close()).await;
+        let mut seen = notes.drain("disconnect");
+        assert_eq!(seen.len(), 2, "the drain waits for the disconnect handlers");
         seen.sort_by_key(|v| v[0].as_str().map(str::to_owned));
         assert_eq!(
             seen,
@@ -254,6 +253,89 @@ async fn server_shutting_down() {
             .await;
     })
     .await;
+}
+
+/// `io.serve(listener)`: `io.close().await` also closes the listener (a new TCP connection is
+/// refused) after the clients were disconnected, and the serve future has returned. A second
+/// `close()` resolves as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_stops_the_served_listener() {
+    let (probe, mut notes) = Probe::new();
+    let io = builder().with_state(probe).build();
+    io.ns("/", async |socket: SocketRef| {
+        socket.on_disconnect(async |reason: DisconnectReason, State(p): State<Probe>| {
+            p.note("disconnect", reason.as_str());
+        });
+    });
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serving = tokio::spawn(io.serve(listener));
+    let url = format!("http://{addr}");
+    let mut client = Client::spawn_url(
+        &url,
+        Mode::WebSocket,
+        "disconnect",
+        json!({ "action": "wait" }),
+    );
+    client.expect("connected").await;
+
+    within(15, "io.close()", io.close()).await;
+    assert_eq!(notes.drain("disconnect"), [json!("server shutting down")]);
+    let refused = tokio::net::TcpStream::connect(addr).await;
+    assert!(refused.is_err(), "the listener is closed: {refused:?}");
+    within(5, "the serve future", serving)
+        .await
+        .unwrap()
+        .unwrap();
+    let summary = client.ok().await;
+    assert_eq!(summary["/"]["reason"], json!("transport close"));
+    within(5, "a second close()", io.close()).await;
+}
+
+/// Node's second `disconnect` argument: a client whose WebSocket message is over
+/// `max_payload` is disconnected with "transport error" and the description "message too big"
+/// (the close code 1009 reaches the npm client as "transport close"); a client leaving the
+/// namespace gives no description.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_description() {
+    let (probe, mut notes) = Probe::new();
+    let io = builder().max_payload(10_000).with_state(probe).build();
+    io.ns("/", async |socket: SocketRef| {
+        socket.on_disconnect(
+            async |reason: DisconnectReason,
+                   DisconnectDescription(d): DisconnectDescription,
+                   State(p): State<Probe>| {
+                p.note("disconnect", json!([reason.as_str(), d]));
+            },
+        );
+    });
+    let server = Server::start(io);
+    let mut client = Client::spawn(
+        &server,
+        Mode::WebSocket,
+        "disconnect",
+        json!({ "action": "oversized", "size": 20_000 }),
+    );
+    client.expect("connected").await;
+    assert_eq!(
+        notes.next("disconnect").await,
+        json!(["transport error", "message too big"])
+    );
+    let summary = client.ok().await;
+    assert_eq!(summary["/"]["reason"], json!("transport close"));
+
+    let mut client = Client::spawn(
+        &server,
+        Mode::WebSocket,
+        "disconnect",
+        json!({ "action": "disconnect" }),
+    );
+    client.expect("connected").await;
+    assert_eq!(
+        notes.next("disconnect").await,
+        json!(["client namespace disconnect", null])
+    );
+    client.ok().await;
 }
 
 /// The server stops (`io.close()`, listener closed) while the client is connected; a new

@@ -10,8 +10,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{Client, Probe, Server, bin, builder, builder_with, for_each_mode};
-use ferrio::{AckError, AckSender, Args, Data, Event, SocketIoConfig, SocketRef, State};
+use common::{
+    Client, Probe, SeqLog, Server, bin, builder, builder_with, check_ordering, for_each_mode,
+    ordering_handlers,
+};
+use ferrio::{
+    AckError, AckSender, Args, Data, Event, MessageParts, SocketIoConfig, SocketRef, State,
+};
+use ferrio_testkit::within;
+use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -80,7 +87,8 @@ async fn events_both_ways() {
 
 /// `acks`: a handler's `Ok` return value answers the client's `emitWithAck`; `AckSender`
 /// answers with several arguments or none; a payload that does not deserialize answers
-/// `{"error": ...}`; the server's `emit_with_ack` gets the client's callback arguments.
+/// `{"error": ...}`; the server's `emit_with_ack` gets the client's callback arguments, also
+/// with the emitter flags chained in any order (`volatile`, `timeout`, `compress`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks_both_ways() {
     for_each_mode(async |mode| {
@@ -105,7 +113,34 @@ async fn acks_both_ways() {
 
         let answer: (i64, String) = socket.emit_with_ack("question", &(2, 40)).await.unwrap();
         assert_eq!(answer, (42, "ok".to_owned()));
-        socket.emit("done", &()).unwrap();
+        let answer: (i64, String) = socket
+            .volatile()
+            .timeout(Duration::from_secs(5))
+            .emit_with_ack("question", &(1, 2))
+            .await
+            .unwrap();
+        assert_eq!(answer.0, 3);
+        let answer: (i64, String) = socket
+            .timeout(Duration::from_secs(5))
+            .compress(false)
+            .volatile()
+            .emit_with_ack("question", &(3, 4))
+            .await
+            .unwrap();
+        assert_eq!(answer.0, 7);
+        let answers = server
+            .io
+            .to(socket.id())
+            .volatile()
+            .compress(true)
+            .timeout(Duration::from_secs(5))
+            .emit_with_ack::<_, (i64, String)>("question", &(5, 6))
+            .unwrap()
+            .collect()
+            .await;
+        assert_eq!(answers.len(), 1);
+        assert_eq!(answers[0].1.as_ref().unwrap().0, 11);
+        socket.compress(false).volatile().emit("done", &()).unwrap();
 
         let summary = client.ok().await;
         assert_eq!(summary["sum"], json!(5));
@@ -121,7 +156,9 @@ async fn acks_both_ways() {
 /// rejects with "operation has timed out" (promise and callback styles); the server's
 /// `timeout(d).emit_with_ack` to a client that never answers ends with `AckError::Timeout`
 /// after about `d`; an answer that comes after the timeout is ignored and the connection keeps
-/// working both ways.
+/// working both ways. Without a timeout (the default, as on Node) the server's `emit_with_ack`
+/// waits until the disconnect, and a broadcast `emit_with_ack` times out at once (Node's
+/// callback gets "operation has timed out" at once too) unless it targets nobody.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ack_timeouts_both_ways() {
     for_each_mode(async |mode| {
@@ -160,9 +197,43 @@ async fn ack_timeouts_both_ways() {
             .await
             .unwrap();
         assert_eq!(doubled, 42);
+
+        let mut pending = socket.emit_with_ack::<_, Value>("ignored", &2);
+        let doubled: i64 = socket
+            .timeout(Duration::from_secs(5))
+            .emit_with_ack("question", &2)
+            .await
+            .unwrap();
+        assert_eq!(doubled, 4);
+        assert!(
+            (&mut pending).now_or_never().is_none(),
+            "no default timeout"
+        );
+        let start = Instant::now();
+        let answers = server
+            .io
+            .emit_with_ack::<_, i64>("question", &3)
+            .unwrap()
+            .collect()
+            .await;
+        assert!(
+            matches!(answers[..], [(Some(_), Err(AckError::Timeout))]),
+            "{answers:?}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(1));
+        let nobody = server
+            .io
+            .to("nobody")
+            .emit_with_ack::<_, i64>("question", &3)
+            .unwrap()
+            .collect()
+            .await;
+        assert!(nobody.is_empty());
         socket.emit("done", &()).unwrap();
 
         let summary = client.ok().await;
+        let r = within(10, "the pending ack to end", pending).await;
+        assert!(matches!(r, Err(AckError::Disconnected)), "{r:?}");
         assert_eq!(summary["promiseStyle"], json!("operation has timed out"));
         assert_eq!(summary["callbackStyle"], json!("operation has timed out"));
         let elapsed = summary["elapsed"].as_u64().unwrap();
@@ -322,7 +393,9 @@ async fn catch_all_listeners() {
 }
 
 /// `packet-middleware`: a packet middleware refuses `secret` (its handler never runs, the error
-/// goes to `on_error`) and rewrites the argument of `shout` before its handler sees it.
+/// goes to `on_error`) and rewrites the argument of `shout` before its handler sees it; an
+/// async middleware after it (it waits on a timer) refuses `secret-async` and rewrites `shout`
+/// again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn packet_middlewares() {
     for_each_mode(async |mode| {
@@ -341,13 +414,29 @@ async fn packet_middlewares() {
                 }
                 Ok(())
             });
+            socket.use_async_middleware(async |_: SocketRef, mut parts: MessageParts| {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                match parts.event.as_str() {
+                    "secret-async" => Err(ferrio::Rejection("not allowed either".into())),
+                    "shout" => {
+                        let text: String = parts.args.deserialize().unwrap_or_default();
+                        parts.args = Args::Text(vec![
+                            serde_json::to_vec(&format!("{text}!")).unwrap().into(),
+                        ]);
+                        Ok(parts)
+                    }
+                    _ => Ok(parts),
+                }
+            });
             let errors = Arc::new(Mutex::new(Vec::<String>::new()));
             let errs = errors.clone();
             socket.on_error(move |_, e| errs.lock().unwrap().push(e.0.clone()));
             type Seen = Arc<Mutex<Vec<String>>>;
-            socket.on("secret", async |State(seen): State<Seen>| {
-                seen.lock().unwrap().push("secret handler ran".into());
-            });
+            for secret in ["secret", "secret-async"] {
+                socket.on(secret, async |State(seen): State<Seen>| {
+                    seen.lock().unwrap().push("secret handler ran".into());
+                });
+            }
             socket.on(
                 "shout",
                 async |Data(text): Data<String>, State(seen): State<Seen>| {
@@ -370,7 +459,7 @@ async fn packet_middlewares() {
         let summary = client.ok().await;
         assert_eq!(
             summary["report"],
-            json!({ "seen": ["HI"], "errors": ["not allowed"] })
+            json!({ "seen": ["HI!"], "errors": ["not allowed", "not allowed either"] })
         );
     })
     .await;
@@ -403,7 +492,7 @@ async fn burst_of_events_with_default_limits() {
 async fn ordering(max_pending_events: Option<usize>) {
     const COUNT: u64 = 5000;
     for_each_mode(async |mode| {
-        let log = Arc::new(Mutex::new(Vec::<u64>::new()));
+        let log = SeqLog::default();
         let mut config = SocketIoConfig::default();
         if let Some(n) = max_pending_events {
             config.max_pending_events = n;
@@ -416,38 +505,9 @@ async fn ordering(max_pending_events: Option<usize>) {
             .max_buffered_packets(2 * COUNT as usize)
             .with_state(log.clone())
             .build();
-        io.ns("/", async |socket: SocketRef| {
-            socket.on(
-                "seq",
-                async |Data(n): Data<u64>, State(log): State<Arc<Mutex<Vec<u64>>>>| {
-                    log.lock().unwrap().push(n);
-                },
-            );
-            socket.on(
-                "count",
-                async |State(log): State<Arc<Mutex<Vec<u64>>>>| -> Result<usize, String> {
-                    Ok(log.lock().unwrap().len())
-                },
-            );
-        });
+        io.ns("/", async |socket: SocketRef| ordering_handlers(&socket));
         let server = Server::start(io);
-        let mut client = Client::spawn(&server, mode, "ordering", json!({ "count": COUNT }));
-        let id = client.expect("connected").await.remove(0);
-        let acked = client.expect("sent").await.remove(0);
-        assert_eq!(acked, COUNT.to_string());
-        {
-            let log = log.lock().unwrap();
-            assert_eq!(log.len() as u64, COUNT);
-            let first_bad = log.iter().enumerate().find(|&(i, &n)| n != i as u64);
-            assert!(first_bad.is_none(), "out of order at {first_bad:?}");
-        }
-
-        let socket = server.socket(&id);
-        for n in 0..COUNT {
-            socket.emit("s2c", &n).unwrap();
-        }
-        let summary = client.ok().await;
-        assert_eq!(summary["received"], json!(COUNT));
+        check_ordering(&server, mode, COUNT, &log).await;
     })
     .await;
 }

@@ -10,7 +10,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{Client, Server, builder, for_each_mode};
+use common::{Client, Probe, Server, builder, for_each_mode};
 use ferrio::{Args, ConnectError, Data, Extension, SocketRef};
 use serde_json::{Value, json};
 
@@ -115,6 +115,55 @@ async fn dynamic_and_unknown_namespaces() {
         let summary = client.ok().await;
         assert_eq!(summary["roomMsg"], json!("hi 42"));
         assert_eq!(summary["othersGotRoomMsg"], json!(false));
+    })
+    .await;
+}
+
+/// A dynamic namespace as Node's parent namespace: `new_namespace` listeners see each child
+/// when it is created (and static namespaces created later, not `/`, nor refused names); the
+/// parent's `emit` reaches every child (`/room-42`, `/room-abc`) and no other namespace
+/// (`/tenant-a` of another dynamic namespace); `namespaces()` lists the children.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parent_namespace_and_new_namespace_event() {
+    for_each_mode(async |mode| {
+        let (probe, mut notes) = Probe::new();
+        let io = builder().build();
+        let p = probe.clone();
+        io.on_new_namespace(move |ns| p.note("new", ns.name()));
+        let removed = io.on_new_namespace(move |ns| probe.note("removed", ns.name()));
+        io.off_new_namespace(Some(removed));
+        let rooms = io.dyn_ns("/room-{id}", greet);
+        io.dyn_ns_fn(|name, _| name.starts_with("/tenant-"), greet);
+        io.of("/");
+        let server = Server::start(io);
+        let connect = json!([["/room-42", {}], ["/room-abc", {}], ["/tenant-a", {}], ["/nowhere", {}]]);
+        let arg = json!({ "connect": connect, "allDone": true });
+        let mut client = Client::spawn(&server, mode, "dynamic", arg);
+        let results: Value = serde_json::from_str(&client.expect_raw("connected").await).unwrap();
+        assert_eq!(results["/nowhere"]["connected"], json!(false), "{results}");
+        let mut created: Vec<Value> = vec![
+            notes.next("new").await,
+            notes.next("new").await,
+            notes.next("new").await,
+        ];
+        created.sort_by_key(|v| v.to_string());
+        assert_eq!(created, [json!("/room-42"), json!("/room-abc"), json!("/tenant-a")]);
+        let names: Vec<String> = rooms.namespaces().iter().map(|ns| ns.name().to_owned()).collect();
+        assert_eq!(names, ["/room-42", "/room-abc"]);
+
+        rooms.emit("room-msg", &"to every room").unwrap();
+        for ns in ["/room-42", "/room-abc", "/tenant-a"] {
+            server.io.of(ns).emit("done", &()).unwrap();
+        }
+        let summary = client.ok().await;
+        assert_eq!(
+            summary["roomMsgs"],
+            json!({ "/room-42": ["to every room"], "/room-abc": ["to every room"], "/tenant-a": [] })
+        );
+        server.io.of("/static-later");
+        assert_eq!(notes.next("new").await, json!("/static-later"));
+        assert!(notes.drain("new").is_empty(), "not for `/`, nor twice");
+        assert!(notes.drain("removed").is_empty());
     })
     .await;
 }

@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use common::{Client, Mode, Notes, Probe, Server, builder, for_each_mode};
 use ferrio::{
-    AckError, AdapterError, Data, DisconnectReason, Gathered, RemoteSocket, Room, SocketRef, State,
+    AckError, AdapterError, Data, DisconnectReason, Gathered, RemoteSocket, Room, RoomEvent,
+    SocketRef, State,
 };
 use serde_json::{Value, json};
 
@@ -31,9 +32,14 @@ struct Rooms {
     c: SocketRef,
 }
 
+/// The room events of `/` are reported as `room` notes, `[name, room, sid or null]`.
 async fn start(mode: Mode) -> Rooms {
     let (probe, notes) = Probe::new();
-    let io = builder().with_state(probe).build();
+    let io = builder().with_state(probe.clone()).build();
+    io.of("/").on_room_event(move |ev: &RoomEvent| {
+        let sid = ev.sid().map(|s| s.to_string());
+        probe.note("room", json!([ev.name(), ev.room().as_ref(), sid]));
+    });
     io.ns("/", async |socket: SocketRef| {
         socket.on(
             "join",
@@ -78,6 +84,11 @@ async fn start(mode: Mode) -> Rooms {
 
 fn rooms(socket: &SocketRef) -> HashSet<String> {
     socket.rooms().iter().map(|r| r.to_string()).collect()
+}
+
+/// The rooms of `/` on this server.
+fn listed(io: &ferrio::SocketIo) -> HashSet<String> {
+    io.of("/").rooms().iter().map(|r| r.to_string()).collect()
 }
 
 fn set(items: &[&str]) -> HashSet<String> {
@@ -247,6 +258,94 @@ async fn broadcast_acks_with_timeouts() {
         );
         assert_eq!(summary["B"], json!([["poll", "q1"], ["poll", "q2"]]));
         assert_eq!(summary["C"], json!([["poll", "q1"], ["poll", "q3"]]));
+    })
+    .await;
+}
+
+/// The room listing of a namespace and its room events (Node's adapter events): each socket's
+/// own room at its connection (`create-room` then `join-room`), the rooms the clients joined
+/// (created by the first member only), a leave that empties nothing, a disconnect that leaves
+/// every room (`leave-room`, then `delete-room` for the rooms it emptied); a removed listener
+/// is not called, the others still are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_listing_and_room_events() {
+    for_each_mode(async |mode| {
+        let Rooms {
+            server,
+            client,
+            mut notes,
+            a,
+            b,
+            c,
+        } = start(mode).await;
+        let io = &server.io;
+        let (aid, bid, cid) = (a.id().to_string(), b.id().to_string(), c.id().to_string());
+        assert_eq!(listed(io), set(&[&aid, &bid, &cid, "r1", "r2", "r3"]));
+
+        // Connections first (in any order between clients), then the joins in order A, B, C.
+        let mut events = Vec::new();
+        for _ in 0..14 {
+            events.push(notes.next("room").await);
+        }
+        let (own, joins): (Vec<Value>, Vec<Value>) = events
+            .into_iter()
+            .partition(|e| [&aid, &bid, &cid].iter().any(|id| e[1] == json!(id)));
+        for id in [&aid, &bid, &cid] {
+            let mine: Vec<&Value> = own.iter().filter(|e| e[1] == json!(id)).collect();
+            assert_eq!(
+                mine,
+                [
+                    &json!(["create-room", id, null]),
+                    &json!(["join-room", id, id])
+                ]
+            );
+        }
+        assert_eq!(
+            joins,
+            [
+                json!(["create-room", "r1", null]),
+                json!(["join-room", "r1", aid]),
+                json!(["join-room", "r1", bid]),
+                json!(["create-room", "r2", null]),
+                json!(["join-room", "r2", bid]),
+                json!(["join-room", "r2", cid]),
+                json!(["create-room", "r3", null]),
+                json!(["join-room", "r3", cid]),
+            ]
+        );
+
+        let (probe, mut removed) = Probe::new();
+        let id = io
+            .of("/")
+            .on_room_event(move |ev: &RoomEvent| probe.note("removed", ev.name()));
+        io.of("/").off_room_event(Some(id));
+        a.leave("r1");
+        assert_eq!(notes.next("room").await, json!(["leave-room", "r1", aid]));
+        c.disconnect(false);
+        let mut left = Vec::new();
+        for _ in 0..5 {
+            left.push(notes.next("room").await);
+        }
+        let position = |e: Value| {
+            left.iter()
+                .position(|x| *x == e)
+                .unwrap_or_else(|| panic!("{e} in {left:?}"))
+        };
+        assert!(
+            position(json!(["leave-room", "r3", cid]))
+                < position(json!(["delete-room", "r3", null]))
+        );
+        assert!(
+            position(json!(["leave-room", cid, cid])) < position(json!(["delete-room", cid, null]))
+        );
+        position(json!(["leave-room", "r2", cid]));
+        assert!(
+            removed.drain("removed").is_empty(),
+            "a removed listener is not called"
+        );
+        assert_eq!(listed(io), set(&[&aid, &bid, "r1", "r2"]));
+        io.emit("end", &()).unwrap();
+        client.ok().await;
     })
     .await;
 }

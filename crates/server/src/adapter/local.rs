@@ -4,6 +4,7 @@ use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use ferrio_proto::engine::Sid;
+use ferrio_proto::socket::{Args, Encoded};
 use ferrio_proto::value::Value;
 
 use super::{BroadcastOptions, BroadcastPacket, Room, SocketInfo};
@@ -11,6 +12,7 @@ pub use crate::ack::AckCallback;
 use crate::ack::AckTx;
 use crate::ns::Namespace;
 use crate::server_event::ServerEvent;
+use crate::socket::SocketRef;
 
 /// Answers a server-side event from another server (called at most once).
 pub type ServerAckFn = Box<dyn FnOnce(Value) + Send>;
@@ -59,8 +61,9 @@ impl LocalNamespace {
         {
             encoded = store.record(encoded, opts);
         }
+        let mut args = None;
         for socket in ns.targets(opts) {
-            socket.notify_outgoing(packet.event(), &encoded);
+            notify_outgoing(&socket, packet.event(), &encoded, &mut args);
             if let Err(e) = socket.send_encoded(&encoded, opts.flags.volatile) {
                 tracing::debug!(sid = %socket.id(), "broadcast not delivered: {e}");
             }
@@ -70,7 +73,9 @@ impl LocalNamespace {
     /// Sends a packet expecting acks to the local sockets matching `opts`, with one ack id
     /// for all of them (the packet's own, or a new one of this namespace for a packet from
     /// another server); each answer goes to `on_ack` until the timeout of `opts` (or the
-    /// server's `ack_timeout`). Returns the sockets reached.
+    /// server's `ack_timeout`; without either, until the answer or the disconnect). A socket
+    /// that already waits for `max_pending_acks` answers is skipped. Returns the sockets
+    /// reached.
     ///
     /// `on_count` gets the number of matching sockets before anything is sent (Node's client
     /// count: a server answering another one publishes it before any ack can come back).
@@ -99,14 +104,24 @@ impl LocalNamespace {
                 }
             }
         };
-        let timeout = opts.flags.timeout.unwrap_or(ns.shared.config.ack_timeout);
-        let deadline = Instant::now() + timeout;
-        let targets = ns.targets(opts);
+        let timeout = opts.flags.timeout.or(ns.shared.config.ack_timeout);
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let targets: Vec<_> = ns
+            .targets(opts)
+            .into_iter()
+            .filter(|socket| {
+                let ok = socket.register_ack(id, AckTx::Callback(on_ack.clone()), deadline);
+                if !ok {
+                    tracing::debug!(sid = %socket.id(), "too many pending acks: broadcast skipped");
+                }
+                ok
+            })
+            .collect();
         on_count(targets.len());
         let mut reached = Vec::with_capacity(targets.len());
+        let mut args = None;
         for socket in targets {
-            socket.register_ack(id, AckTx::Callback(on_ack.clone()), deadline);
-            socket.notify_outgoing(packet.event(), &encoded);
+            notify_outgoing(&socket, packet.event(), &encoded, &mut args);
             match socket.send_encoded(&encoded, opts.flags.volatile) {
                 Ok(()) => reached.push(socket.id()),
                 Err(_) => socket.forget_ack(id),
@@ -201,5 +216,19 @@ impl LocalNamespace {
         };
         let ev = ServerEvent::new(event.to_owned(), args.to_vec(), ack);
         tokio::spawn(handler(ev));
+    }
+}
+
+/// Tells a recipient's outgoing listeners about a broadcast, reading the arguments back once
+/// for all recipients (only when one has a listener).
+fn notify_outgoing(socket: &SocketRef, event: &str, encoded: &Encoded, args: &mut Option<Args>) {
+    if !socket.has_outgoing_listeners() {
+        return;
+    }
+    if args.is_none() {
+        *args = crate::socket::outgoing_args(encoded);
+    }
+    if let Some(args) = args {
+        socket.notify_outgoing_args(event, args);
     }
 }

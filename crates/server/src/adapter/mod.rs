@@ -31,6 +31,7 @@ use ferrio_proto::value::Value;
 
 pub use local::{AckCallback, LocalNamespace, ServerAckFn};
 pub use packet::{BroadcastPacket, HandshakeInfo, SocketInfo};
+pub use rooms::RoomEvent;
 pub(crate) use rooms::{RoomChanges, RoomIndex};
 
 use crate::ack::AckSink;

@@ -2,7 +2,9 @@
 //!
 //! Every method takes the lock for a short synchronous section (never across an `.await`) and
 //! reports which rooms it created or deleted, so that the caller can tell the adapter after the
-//! lock is released (the sharded Redis adapter subscribes to a channel per room).
+//! lock is released (the sharded Redis adapter subscribes to a channel per room), and, when
+//! asked, every room event in Node's order (`create-room`, `join-room`, `leave-room`,
+//! `delete-room`) for the namespace's room listeners.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -11,11 +13,83 @@ use ferrio_proto::engine::Sid;
 
 use super::{BroadcastOptions, Room};
 
-/// Rooms a change created and deleted.
+/// Rooms a change created and deleted, and its room events (when asked for).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct RoomChanges {
     pub(crate) created: Vec<Room>,
     pub(crate) deleted: Vec<Room>,
+    pub(crate) events: Option<Vec<RoomEvent>>,
+}
+
+impl RoomChanges {
+    fn new(events: bool) -> Self {
+        RoomChanges {
+            events: events.then(Vec::new),
+            ..Default::default()
+        }
+    }
+
+    fn event(&mut self, make: impl FnOnce() -> RoomEvent) {
+        if let Some(events) = &mut self.events {
+            events.push(make());
+        }
+    }
+}
+
+/// A change of the room index of a namespace on this server (Node's adapter events). A socket
+/// joining a room that did not exist gives `Create` then `Join`; the last one leaving gives
+/// `Leave` then `Delete`. Every socket is in its own room (its id), from its connection on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RoomEvent {
+    /// `create-room`: the room got its first socket.
+    Create(Room),
+    /// `delete-room`: the room lost its last socket.
+    Delete(Room),
+    /// `join-room`: a socket joined the room.
+    Join {
+        /// The room.
+        room: Room,
+        /// The socket.
+        sid: Sid,
+    },
+    /// `leave-room`: a socket left the room.
+    Leave {
+        /// The room.
+        room: Room,
+        /// The socket.
+        sid: Sid,
+    },
+}
+
+impl RoomEvent {
+    /// Node's event name: `create-room`, `delete-room`, `join-room` or `leave-room`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RoomEvent::Create(_) => "create-room",
+            RoomEvent::Delete(_) => "delete-room",
+            RoomEvent::Join { .. } => "join-room",
+            RoomEvent::Leave { .. } => "leave-room",
+        }
+    }
+
+    /// The room.
+    pub fn room(&self) -> &Room {
+        match self {
+            RoomEvent::Create(room)
+            | RoomEvent::Delete(room)
+            | RoomEvent::Join { room, .. }
+            | RoomEvent::Leave { room, .. } => room,
+        }
+    }
+
+    /// The socket that joined or left (`None` for `Create` and `Delete`).
+    pub fn sid(&self) -> Option<Sid> {
+        match self {
+            RoomEvent::Join { sid, .. } | RoomEvent::Leave { sid, .. } => Some(*sid),
+            RoomEvent::Create(_) | RoomEvent::Delete(_) => None,
+        }
+    }
 }
 
 /// The in-memory room index (Node's in-memory adapter's `rooms` and `sids`).
@@ -33,10 +107,16 @@ struct Index {
 impl Index {
     fn remove_member(&mut self, room: &Room, sid: Sid, changes: &mut RoomChanges) {
         if let Some(set) = self.rooms.get_mut(room) {
-            set.remove(&sid);
+            if set.remove(&sid) {
+                changes.event(|| RoomEvent::Leave {
+                    room: room.clone(),
+                    sid,
+                });
+            }
             if set.is_empty() {
                 self.rooms.remove(room);
                 changes.deleted.push(room.clone());
+                changes.event(|| RoomEvent::Delete(room.clone()));
             }
         }
     }
@@ -58,9 +138,9 @@ impl RoomIndex {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds a socket to rooms.
-    pub(crate) fn add_all(&self, sid: Sid, rooms: &[Room]) -> RoomChanges {
-        let mut changes = RoomChanges::default();
+    /// Adds a socket to rooms (with `events`, the changes list the room events).
+    pub(crate) fn add_all(&self, sid: Sid, rooms: &[Room], events: bool) -> RoomChanges {
+        let mut changes = RoomChanges::new(events);
         let mut idx = self.index();
         idx.sids
             .entry(sid)
@@ -69,16 +149,22 @@ impl RoomIndex {
         for room in rooms {
             let members = idx.rooms.entry(room.clone()).or_insert_with(|| {
                 changes.created.push(room.clone());
+                changes.event(|| RoomEvent::Create(room.clone()));
                 HashSet::new()
             });
-            members.insert(sid);
+            if members.insert(sid) {
+                changes.event(|| RoomEvent::Join {
+                    room: room.clone(),
+                    sid,
+                });
+            }
         }
         changes
     }
 
     /// Removes a socket from rooms.
-    pub(crate) fn del(&self, sid: Sid, rooms: &[Room]) -> RoomChanges {
-        let mut changes = RoomChanges::default();
+    pub(crate) fn del(&self, sid: Sid, rooms: &[Room], events: bool) -> RoomChanges {
+        let mut changes = RoomChanges::new(events);
         let mut idx = self.index();
         for room in rooms {
             if let Some(set) = idx.sids.get_mut(&sid) {
@@ -90,8 +176,8 @@ impl RoomIndex {
     }
 
     /// Removes a socket from every room.
-    pub(crate) fn del_all(&self, sid: Sid) -> RoomChanges {
-        let mut changes = RoomChanges::default();
+    pub(crate) fn del_all(&self, sid: Sid, events: bool) -> RoomChanges {
+        let mut changes = RoomChanges::new(events);
         let mut idx = self.index();
         let Some(rooms) = idx.sids.remove(&sid) else {
             return changes;
@@ -181,11 +267,11 @@ mod tests {
     #[test]
     fn rooms_union_except_and_changes() {
         let a = RoomIndex::default();
-        let c = a.add_all(sid(1), &["x".into(), "y".into()]);
+        let c = a.add_all(sid(1), &["x".into(), "y".into()], false);
         assert_eq!(c.created, vec![Room::from("x"), Room::from("y")]);
-        assert!(a.add_all(sid(2), &["y".into()]).created.is_empty());
-        a.add_all(sid(3), &["z".into()]);
-        a.add_all(sid(2), &[Room::from(sid(2).to_string())]);
+        assert!(a.add_all(sid(2), &["y".into()], false).created.is_empty());
+        a.add_all(sid(3), &["z".into()], false);
+        a.add_all(sid(2), &[Room::from(sid(2).to_string())], false);
         assert_eq!(
             sorted(a.sockets(&opts(&[], &[]))),
             sorted(vec![sid(1), sid(2), sid(3)])
@@ -208,10 +294,10 @@ mod tests {
         assert_eq!(a.sockets(&y_but_2), vec![sid(1)]);
         assert!(a.is_socket_room(&own));
         assert!(!a.is_socket_room("y"));
-        assert_eq!(a.del(sid(1), &["y".into()]), RoomChanges::default());
+        assert_eq!(a.del(sid(1), &["y".into()], false), RoomChanges::default());
         assert_eq!(a.socket_rooms(sid(1)), HashSet::from(["x".into()]));
         assert_eq!(
-            a.del_all(sid(1)).deleted,
+            a.del_all(sid(1), false).deleted,
             vec![Room::from("x")],
             "the last member leaving deletes the room"
         );
@@ -223,5 +309,68 @@ mod tests {
             vec![Room::from(own), Room::from("y"), Room::from("z")]
         );
         assert!(a.has_room("z") && !a.has_room("x"));
+    }
+
+    #[test]
+    fn room_events_in_node_order() {
+        let a = RoomIndex::default();
+        let (x, y): (Room, Room) = ("x".into(), "y".into());
+        let joined = a.add_all(sid(1), &[x.clone(), y.clone()], true);
+        assert_eq!(
+            joined.events,
+            Some(vec![
+                RoomEvent::Create(x.clone()),
+                RoomEvent::Join {
+                    room: x.clone(),
+                    sid: sid(1)
+                },
+                RoomEvent::Create(y.clone()),
+                RoomEvent::Join {
+                    room: y.clone(),
+                    sid: sid(1)
+                },
+            ])
+        );
+        assert_eq!(
+            a.add_all(sid(2), std::slice::from_ref(&x), true).events,
+            Some(vec![RoomEvent::Join {
+                room: x.clone(),
+                sid: sid(2)
+            }])
+        );
+        assert_eq!(
+            a.add_all(sid(2), std::slice::from_ref(&x), true).events,
+            Some(vec![]),
+            "joining again changes nothing"
+        );
+        assert_eq!(
+            a.del(sid(1), &[x.clone(), "never".into()], true).events,
+            Some(vec![RoomEvent::Leave {
+                room: x.clone(),
+                sid: sid(1)
+            }])
+        );
+        let left = a.del_all(sid(1), true);
+        assert_eq!(
+            left.events,
+            Some(vec![
+                RoomEvent::Leave {
+                    room: y.clone(),
+                    sid: sid(1)
+                },
+                RoomEvent::Delete(y.clone()),
+            ])
+        );
+        assert_eq!(left.deleted, vec![y]);
+        assert_eq!(a.del_all(sid(2), false).events, None, "not asked for");
+        let ev = RoomEvent::Join {
+            room: x.clone(),
+            sid: sid(2),
+        };
+        assert_eq!(
+            (ev.name(), ev.room(), ev.sid()),
+            ("join-room", &x, Some(sid(2)))
+        );
+        assert_eq!(RoomEvent::Delete(x).name(), "delete-room");
     }
 }

@@ -3,7 +3,8 @@
 use serde::de::DeserializeOwned;
 
 use super::{
-    ConnectParts, FromConnectParts, FromDisconnectParts, FromMessageParts, MessageParts, Rejection,
+    ConnectParts, DisconnectParts, FromConnectParts, FromDisconnectParts, FromMessageParts,
+    MessageParts, Rejection,
 };
 use crate::ack::AckSender;
 use crate::socket::{DisconnectReason, SocketRef};
@@ -17,6 +18,11 @@ pub struct Data<T>(pub T);
 /// As [`Data`], but a payload that does not fit is handed to the handler as the error.
 #[derive(Debug)]
 pub struct TryData<T>(pub Result<T, Rejection>);
+
+/// Node's second `disconnect` argument: what failed, for a transport error (`message too
+/// big`, `write failed`, ...); `None` for the other reasons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisconnectDescription(pub Option<&'static str>);
 
 /// The event name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,14 +60,26 @@ impl FromConnectParts for SocketRef {
 }
 
 impl FromDisconnectParts for SocketRef {
-    fn from_disconnect_parts(socket: &SocketRef, _: DisconnectReason) -> Result<Self, Rejection> {
+    fn from_disconnect_parts(socket: &SocketRef, _: &DisconnectParts) -> Result<Self, Rejection> {
         Ok(socket.clone())
     }
 }
 
 impl FromDisconnectParts for DisconnectReason {
-    fn from_disconnect_parts(_: &SocketRef, reason: DisconnectReason) -> Result<Self, Rejection> {
-        Ok(reason)
+    fn from_disconnect_parts(_: &SocketRef, parts: &DisconnectParts) -> Result<Self, Rejection> {
+        Ok(parts.reason)
+    }
+}
+
+impl FromDisconnectParts for DisconnectDescription {
+    fn from_disconnect_parts(_: &SocketRef, parts: &DisconnectParts) -> Result<Self, Rejection> {
+        Ok(DisconnectDescription(parts.description))
+    }
+}
+
+impl FromDisconnectParts for DisconnectParts {
+    fn from_disconnect_parts(_: &SocketRef, parts: &DisconnectParts) -> Result<Self, Rejection> {
+        Ok(parts.clone())
     }
 }
 
@@ -138,7 +156,7 @@ impl<T: Clone + Send + Sync + 'static> FromConnectParts for State<T> {
 }
 
 impl<T: Clone + Send + Sync + 'static> FromDisconnectParts for State<T> {
-    fn from_disconnect_parts(socket: &SocketRef, _: DisconnectReason) -> Result<Self, Rejection> {
+    fn from_disconnect_parts(socket: &SocketRef, _: &DisconnectParts) -> Result<Self, Rejection> {
         state(socket)
     }
 }
@@ -150,7 +168,7 @@ impl<T: Clone + Send + Sync + 'static> FromMessageParts for Extension<T> {
 }
 
 impl<T: Clone + Send + Sync + 'static> FromDisconnectParts for Extension<T> {
-    fn from_disconnect_parts(socket: &SocketRef, _: DisconnectReason) -> Result<Self, Rejection> {
+    fn from_disconnect_parts(socket: &SocketRef, _: &DisconnectParts) -> Result<Self, Rejection> {
         extension(socket)
     }
 }

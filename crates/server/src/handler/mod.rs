@@ -5,10 +5,16 @@
 //! - event handlers (`socket.on(event, handler)`): [`FromMessageParts`] extractors such as
 //!   [`SocketRef`], [`Data`], [`TryData`], [`AckSender`], [`Event`], [`State`];
 //! - disconnect handlers (`socket.on_disconnect(handler)`): [`SocketRef`],
-//!   [`DisconnectReason`], [`State`].
+//!   [`DisconnectReason`], [`DisconnectDescription`], [`State`], [`Extension`].
 //!
 //! An event handler may return `Result<T, E>` (`T: Serialize`, `E: Display`) to answer the
 //! client's acknowledgement; returning `()` answers nothing.
+//!
+//! A handler is any closure that can be cloned and called once per event (`FnOnce + Clone`):
+//! `async |..| {..}`, `async move |..| {..}` and `move |..| async move {..}` closures that
+//! capture clonable state (an `Arc`, a [`crate::SocketIo`], a channel sender) all work. Each
+//! call runs on a clone of the closure, so what it captured is cloned once per call (cheap
+//! for an `Arc`).
 
 mod extract;
 
@@ -20,7 +26,7 @@ use std::pin::Pin;
 use ferrio_proto::socket::Args;
 use serde::Serialize;
 
-pub use extract::{Data, Event, Extension, State, TryData};
+pub use extract::{Data, DisconnectDescription, Event, Extension, State, TryData};
 
 use crate::ack::AckSender;
 use crate::socket::{DisconnectReason, SocketRef};
@@ -38,6 +44,17 @@ pub struct MessageParts {
     pub args: Args,
     /// The ack id, if the client waits for an acknowledgement; taken by [`AckSender`].
     pub ack_id: Option<u64>,
+}
+
+/// What a disconnect handler gets: Node's two `disconnect` arguments.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DisconnectParts {
+    /// Why the socket disconnected.
+    pub reason: DisconnectReason,
+    /// What failed, for a transport error (`message too big`, `write failed`, ...): Node's
+    /// `description` (there an `Error` object; here its text). `None` for the other reasons.
+    pub description: Option<&'static str>,
 }
 
 /// What a connection handler gets: the auth payload.
@@ -71,7 +88,7 @@ pub trait FromDisconnectParts: Sized {
     /// Extracts; an error skips the handler (logged).
     fn from_disconnect_parts(
         socket: &SocketRef,
-        reason: DisconnectReason,
+        parts: &DisconnectParts,
     ) -> Result<Self, Rejection>;
 }
 
@@ -122,7 +139,7 @@ pub trait ConnectHandler<M>: Send + Sync + 'static {
 /// A disconnect handler: an async function of [`FromDisconnectParts`] extractors.
 pub trait DisconnectHandler<M>: Send + Sync + 'static {
     /// Runs the extractors; returns the handler future, or `None` when rejected.
-    fn call(&self, socket: SocketRef, reason: DisconnectReason) -> Option<BoxFuture>;
+    fn call(&self, socket: SocketRef, parts: &DisconnectParts) -> Option<BoxFuture>;
 }
 
 fn reject(socket: &SocketRef, parts: &mut MessageParts, e: Rejection) {
@@ -136,7 +153,7 @@ macro_rules! impl_handlers {
     ($($T:ident),*) => {
         impl<F, Fut, Out, $($T,)*> MessageHandler<(Out, $($T,)*)> for F
         where
-            F: Fn($($T),*) -> Fut + Send + Sync + 'static,
+            F: FnOnce($($T),*) -> Fut + Clone + Send + Sync + 'static,
             Fut: Future<Output = Out> + Send + 'static,
             Out: HandlerOutput,
             $($T: FromMessageParts + Send + 'static,)*
@@ -152,7 +169,7 @@ macro_rules! impl_handlers {
                         }
                     };
                 )*
-                let fut = (self)($($T),*);
+                let fut = (self.clone())($($T),*);
                 let ack = parts.ack_id.map(|id| AckSender::new(socket, Some(id)));
                 Some(Box::pin(async move { fut.await.respond(ack) }))
             }
@@ -160,7 +177,7 @@ macro_rules! impl_handlers {
 
         impl<F, Fut, $($T,)*> ConnectHandler<($($T,)*)> for F
         where
-            F: Fn($($T),*) -> Fut + Send + Sync + 'static,
+            F: FnOnce($($T),*) -> Fut + Clone + Send + Sync + 'static,
             Fut: Future<Output = ()> + Send + 'static,
             $($T: FromConnectParts + Send + 'static,)*
         {
@@ -175,20 +192,20 @@ macro_rules! impl_handlers {
                         }
                     };
                 )*
-                Some(Box::pin((self)($($T),*)))
+                Some(Box::pin((self.clone())($($T),*)))
             }
         }
 
         impl<F, Fut, $($T,)*> DisconnectHandler<($($T,)*)> for F
         where
-            F: Fn($($T),*) -> Fut + Send + Sync + 'static,
+            F: FnOnce($($T),*) -> Fut + Clone + Send + Sync + 'static,
             Fut: Future<Output = ()> + Send + 'static,
             $($T: FromDisconnectParts + Send + 'static,)*
         {
             #[allow(non_snake_case, unused_variables)]
-            fn call(&self, socket: SocketRef, reason: DisconnectReason) -> Option<BoxFuture> {
+            fn call(&self, socket: SocketRef, parts: &DisconnectParts) -> Option<BoxFuture> {
                 $(
-                    let $T = match $T::from_disconnect_parts(&socket, reason) {
+                    let $T = match $T::from_disconnect_parts(&socket, parts) {
                         Ok(v) => v,
                         Err(e) => {
                             tracing::warn!(sid = %socket.id(), "disconnect handler rejected: {e}");
@@ -196,7 +213,7 @@ macro_rules! impl_handlers {
                         }
                     };
                 )*
-                Some(Box::pin((self)($($T),*)))
+                Some(Box::pin((self.clone())($($T),*)))
             }
         }
     };
@@ -220,7 +237,7 @@ pub(crate) trait ErasedConnectHandler: Send + Sync + 'static {
 }
 
 pub(crate) trait ErasedDisconnectHandler: Send + Sync + 'static {
-    fn call(&self, socket: SocketRef, reason: DisconnectReason) -> Option<BoxFuture>;
+    fn call(&self, socket: SocketRef, parts: &DisconnectParts) -> Option<BoxFuture>;
 }
 
 pub(crate) struct Erased<H, M>(pub(crate) H, pub(crate) PhantomData<fn() -> M>);
@@ -244,7 +261,7 @@ impl<H: ConnectHandler<M>, M: 'static> ErasedConnectHandler for ErasedConnect<H,
 pub(crate) struct ErasedDisconnect<H, M>(pub(crate) H, pub(crate) PhantomData<fn() -> M>);
 
 impl<H: DisconnectHandler<M>, M: 'static> ErasedDisconnectHandler for ErasedDisconnect<H, M> {
-    fn call(&self, socket: SocketRef, reason: DisconnectReason) -> Option<BoxFuture> {
-        self.0.call(socket, reason)
+    fn call(&self, socket: SocketRef, parts: &DisconnectParts) -> Option<BoxFuture> {
+        self.0.call(socket, parts)
     }
 }

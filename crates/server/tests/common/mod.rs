@@ -9,9 +9,10 @@ pub mod raw;
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferrio::{SocketIo, SocketIoBuilder, SocketIoConfig, SocketRef};
+use ferrio::{Data, SocketIo, SocketIoBuilder, SocketIoConfig, SocketRef, State};
 use ferrio_testkit::node::NodeProcess;
 use ferrio_testkit::within;
 use futures_util::FutureExt;
@@ -207,8 +208,13 @@ pub struct Client {
 
 impl Client {
     pub fn spawn(server: &Server, mode: Mode, scenario: &str, arg: Value) -> Client {
+        Client::spawn_url(&server.url, mode, scenario, arg)
+    }
+
+    /// As [`Client::spawn`], for a server at `url`.
+    pub fn spawn_url(url: &str, mode: Mode, scenario: &str, arg: Value) -> Client {
         let arg = arg.to_string();
-        let node = NodeProcess::spawn("sio/client.mjs", &[&server.url, mode.arg(), scenario, &arg]);
+        let node = NodeProcess::spawn("sio/client.mjs", &[url, mode.arg(), scenario, &arg]);
         Client {
             node,
             label: format!("{scenario} over {}", mode.arg()),
@@ -329,4 +335,52 @@ impl Notes {
 pub fn bin(bytes: &[u8]) -> Value {
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     serde_json::json!({ "$bin": hex })
+}
+
+/// What the handlers of the `ordering` scenario record (give it to the builder with
+/// `with_state`): the sequence numbers, in the order their handlers started.
+pub type SeqLog = Arc<Mutex<Vec<u64>>>;
+
+/// The handlers of the `ordering` scenario: `seq` records its number, `count` answers how
+/// many were recorded.
+pub fn ordering_handlers(socket: &SocketRef) {
+    socket.on(
+        "seq",
+        async |Data(n): Data<u64>, State(log): State<SeqLog>| {
+            log.lock().unwrap().push(n);
+        },
+    );
+    socket.on(
+        "count",
+        async |State(log): State<SeqLog>| -> Result<usize, String> {
+            Ok(log.lock().unwrap().len())
+        },
+    );
+}
+
+/// Runs the `ordering` scenario with `count` events against `server` (its `/` with
+/// [`ordering_handlers`], `log` in its state): every event reached its handler, in the order
+/// sent, before the client's `count` ack; then `count` server emits reach the client in order.
+pub async fn check_ordering(server: &Server, mode: Mode, count: u64, log: &SeqLog) {
+    let mut client = Client::spawn(
+        server,
+        mode,
+        "ordering",
+        serde_json::json!({ "count": count }),
+    );
+    let id = client.expect("connected").await.remove(0);
+    let acked = client.expect("sent").await.remove(0);
+    assert_eq!(acked, count.to_string());
+    {
+        let log = log.lock().unwrap();
+        assert_eq!(log.len() as u64, count);
+        let first_bad = log.iter().enumerate().find(|&(i, &n)| n != i as u64);
+        assert!(first_bad.is_none(), "out of order at {first_bad:?}");
+    }
+    let socket = server.socket(&id);
+    for n in 0..count {
+        socket.emit("s2c", &n).unwrap();
+    }
+    let summary = client.ok().await;
+    assert_eq!(summary["received"], serde_json::json!(count));
 }
