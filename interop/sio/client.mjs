@@ -12,10 +12,16 @@
 //   fail <reason>                 the scenario failed (exit code 1)
 // An overall timeout (json-argument `timeout`, default 20 s) turns into `fail`.
 //
+// Environment: SIO_PARSER=msgpack makes every socket use socket.io-msgpack-parser.
+//
 // Binary values in summaries are written `{"$bin":"<hex>"}`. Managers never reconnect unless
 // the scenario says so.
 
 import { io, Manager } from "socket.io-client";
+
+// SIO_PARSER=msgpack: the socket.io-msgpack-parser format (the server must use it too).
+const parser =
+  process.env.SIO_PARSER === "msgpack" ? (await import("socket.io-msgpack-parser")).default : undefined;
 
 const [baseUrl, mode, scenario, rawArg] = process.argv.slice(2);
 const arg = rawArg ? JSON.parse(rawArg) : {};
@@ -68,6 +74,7 @@ function options(extra = {}) {
     upgrade: mode === "upgrade",
     reconnection: false,
     forceNew: true,
+    ...(parser ? { parser } : {}),
     ...extra,
   };
 }

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use ferrio_proto::engine::Sid;
-use ferrio_proto::socket::{Args, encode_ack};
+use ferrio_proto::socket::Args;
 use ferrio_proto::value::{self, Value};
 use futures_util::Stream;
 use serde::Serialize;
@@ -66,7 +66,11 @@ impl AckSender {
         let Some(id) = self.id else {
             return Ok(());
         };
-        let encoded = encode_ack(self.socket.ns_name(), id, data)?;
+        let encoded = self
+            .socket
+            .ns
+            .parser()
+            .encode_ack(self.socket.ns_name(), id, data)?;
         self.socket.send_encoded(&encoded, false)
     }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use ferrio_engine::{CloseReason, EngineHandler, EngineSocket, Message, Sid};
-use ferrio_proto::socket::{Decoder, Encoded, PacketData, encode_connect, encode_connect_error};
+use ferrio_proto::socket::{Decoder, Encoded, PacketData};
 
 use crate::adapter::Room;
 use crate::close::DrainGuard;
@@ -91,7 +91,7 @@ impl ConnShared {
     }
 
     fn send(&self, e: &Encoded) {
-        let _ = self.engine.send(ferrio_engine::Frame::Text(e.text.clone()));
+        let _ = crate::socket::send_frames(&self.engine, e, false);
     }
 }
 
@@ -117,7 +117,10 @@ impl EngineHandler for IoHandler {
             }
         });
         Conn {
-            decoder: Decoder::new(self.io.shared.config.decode_limits.clone()),
+            decoder: Decoder::with_parser(
+                self.io.shared.config.decode_limits.clone(),
+                self.io.shared.config.parser,
+            ),
             shared,
             _live: self.io.shared.live.guard(),
         }
@@ -241,6 +244,7 @@ impl IoHandler {
             Some(raw) => serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null),
             None => serde_json::Value::Object(Default::default()),
         };
+        let parser = self.io.shared.config.parser;
         {
             let mut slots = conn.shared.slots();
             if slots.contains_key(&nsp) {
@@ -252,13 +256,13 @@ impl IoHandler {
                 drop(slots);
                 tracing::debug!(sid = %engine.sid(), %nsp, "too many namespaces on one connection");
                 conn.shared
-                    .send(&encode_connect_error(&nsp, "Too many namespaces", None));
+                    .send(&parser.encode_connect_error(&nsp, "Too many namespaces", None));
                 return;
             }
             let Some(guard) = self.io.namespace_for(&nsp, &auth) else {
                 drop(slots);
                 conn.shared
-                    .send(&encode_connect_error(&nsp, "Invalid namespace", None));
+                    .send(&parser.encode_connect_error(&nsp, "Invalid namespace", None));
                 return;
             };
             slots.insert(nsp.clone(), Slot::Connecting);
@@ -333,7 +337,12 @@ async fn run_connect(
         if let Err(e) = mw(socket.clone()).await {
             tracing::debug!(sid = %socket.id(), %nsp, "connection refused by middleware: {e}");
             conn.slots().remove(&nsp);
-            conn.send(&encode_connect_error(&nsp, &e.message, e.data.as_ref()));
+            conn.send(
+                &socket
+                    .ns
+                    .parser()
+                    .encode_connect_error(&nsp, &e.message, e.data.as_ref()),
+            );
             socket.0.release();
             return;
         }
@@ -371,7 +380,7 @@ async fn run_connect(
     // The reply is sent by the first item of the socket's worker, and the connection handler
     // runs right after it: an event the client sends as soon as it reads the reply is queued
     // behind both, so the handlers it needs are registered.
-    let reply = encode_connect(&nsp, &reply);
+    let reply = socket.ns.parser().encode_connect(&nsp, Some(&reply));
     socket.0.run(Box::pin(async move {
         conn.send(&reply);
         if let Some(fut) = handler {

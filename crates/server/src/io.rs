@@ -10,7 +10,7 @@ use std::time::Duration;
 use ferrio_engine::{
     BoxError, CorsConfig, Engine, EngineConfig, NotFound, RequestBody, Transports,
 };
-use ferrio_proto::socket::DecodeLimits;
+use ferrio_proto::socket::{DecodeLimits, Parser};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -71,6 +71,10 @@ pub struct SocketIoConfig {
     /// The JavaScript client served under the path (Node's `serveClient`). Default none:
     /// unlike Node, the server does not ship the bundle; see [`ClientBundle::from_dir`].
     pub serve_client: Option<ClientBundle>,
+    /// The packet format (Node's `parser`): the default `socket.io-parser` text format, or
+    /// `socket.io-msgpack-parser`'s. Every client must use the same one. Default
+    /// [`Parser::Default`].
+    pub parser: Parser,
 }
 
 impl Default for SocketIoConfig {
@@ -89,6 +93,7 @@ impl Default for SocketIoConfig {
             cleanup_empty_child_namespaces: true,
             connection_state_recovery: None,
             serve_client: None,
+            parser: Parser::Default,
         }
     }
 }
@@ -332,8 +337,16 @@ impl SocketIoBuilder {
         self
     }
 
+    /// The packet format (Node's `parser` option; the clients must use the same:
+    /// `socket.io-msgpack-parser` for [`Parser::MsgPack`]). Default [`Parser::Default`].
+    pub fn parser(mut self, parser: Parser) -> Self {
+        self.config.parser = parser;
+        self
+    }
+
     /// Serves the JavaScript client (`<path>socket.io.js`, `socket.io.min.js`, ...) from this
-    /// bundle, like Node's `serveClient`.
+    /// bundle, like Node's `serveClient` (the `socket.io.msgpack.*` files only with the msgpack
+    /// parser).
     pub fn serve_client(mut self, bundle: ClientBundle) -> Self {
         self.config.serve_client = Some(bundle);
         self
@@ -395,7 +408,10 @@ impl SocketIo {
         let config = &self.inner.shared.config;
         SocketIoLayer::new(
             self.engine.layer(),
-            config.serve_client.clone(),
+            config
+                .serve_client
+                .as_ref()
+                .map(|b| b.for_parser(config.parser)),
             &config.engine.path,
         )
     }

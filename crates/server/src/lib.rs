@@ -90,7 +90,7 @@ pub use ferrio_engine::{
     NotFound, Rejection as HandshakeRejection, RemoteAddr, RequestBody, ResponseFuture,
     SendError as EngineSendError, SessionConfig, Sid, Transports, serve,
 };
-pub use ferrio_proto::socket::{Args, DecodeLimits, Encoded};
+pub use ferrio_proto::socket::{Args, DecodeLimits, Encoded, Parser};
 /// The dynamic value of `socket.data`, cluster messages and server-side events (binary
 /// included), with its conversions from and to Rust types.
 pub use ferrio_proto::value;

@@ -151,7 +151,7 @@ impl Namespace {
                 .config
                 .connection_state_recovery
                 .clone()
-                .map(RecoveryStore::new),
+                .map(|c| RecoveryStore::new(c, shared.config.parser)),
             shared,
         });
         // Start the adapter now when there is a runtime; otherwise the first CONNECT does.
@@ -218,6 +218,11 @@ impl Namespace {
                 }
             }
         }
+    }
+
+    /// The packet format of the server.
+    pub(crate) fn parser(&self) -> ferrio_proto::socket::Parser {
+        self.shared.config.parser
     }
 
     /// Node's ack ids: one counter per namespace, from 0.

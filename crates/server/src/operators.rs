@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrio_proto::engine::Sid;
-use ferrio_proto::socket::{RESERVED_EVENTS, encode_event};
+use ferrio_proto::socket::RESERVED_EVENTS;
 use ferrio_proto::value::{self, Value};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -168,8 +168,9 @@ impl BroadcastOperator {
     /// slow client.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), SendError> {
         check_event(event)?;
-        let encoded = encode_event(&self.ns.name, None, event, data)?;
-        let packet = BroadcastPacket::from_encoded(&self.ns.name, event, None, encoded);
+        let parser = self.ns.parser();
+        let encoded = parser.encode_event(&self.ns.name, None, event, data)?;
+        let packet = BroadcastPacket::from_encoded(&self.ns.name, parser, event, None, encoded);
         self.ns.adapter.broadcast(&packet, &self.opts)?;
         Ok(())
     }
@@ -192,8 +193,10 @@ impl BroadcastOperator {
             .or(self.ns.shared.config.ack_timeout)
             .unwrap_or(Duration::ZERO);
         let id = self.ns.next_ack_id();
-        let encoded = encode_event(&self.ns.name, Some(id), event, data)?;
-        let packet = BroadcastPacket::from_encoded(&self.ns.name, event, Some(id), encoded);
+        let parser = self.ns.parser();
+        let encoded = parser.encode_event(&self.ns.name, Some(id), event, data)?;
+        let packet =
+            BroadcastPacket::from_encoded(&self.ns.name, parser, event, Some(id), encoded);
         let mut opts = self.opts.clone();
         opts.flags.timeout = Some(timeout);
         let (sink, stream) = ack_channel(timeout);

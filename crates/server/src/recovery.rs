@@ -12,9 +12,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
 use ferrio_proto::engine::Sid;
-use ferrio_proto::socket::Encoded;
+use ferrio_proto::socket::{Encoded, Parser};
 use ferrio_proto::value::Value;
 
 use crate::adapter::{BroadcastOptions, Room};
@@ -83,6 +82,7 @@ pub(crate) struct Restored {
 /// The sessions and packets of one namespace.
 pub(crate) struct RecoveryStore {
     config: RecoveryConfig,
+    parser: Parser,
     state: Mutex<StoreState>,
 }
 
@@ -94,9 +94,10 @@ struct StoreState {
 }
 
 impl RecoveryStore {
-    pub(crate) fn new(config: RecoveryConfig) -> Self {
+    pub(crate) fn new(config: RecoveryConfig, parser: Parser) -> Self {
         RecoveryStore {
             config,
+            parser,
             state: Mutex::new(StoreState::default()),
         }
     }
@@ -115,7 +116,7 @@ impl RecoveryStore {
         let mut st = self.state();
         let offset = st.next_offset;
         st.next_offset += 1;
-        let encoded = with_offset(encoded, &offset_string(offset));
+        let encoded = encoded.with_string_arg(self.parser, &offset_string(offset));
         st.packets.push_back(StoredPacket {
             offset,
             at: now,
@@ -213,24 +214,6 @@ fn parse_offset(s: &str) -> Option<u64> {
     u64::from_str_radix(s, 36).ok()
 }
 
-/// Inserts `,"offset"` before the closing `]` of an encoded event.
-fn with_offset(e: Encoded, offset: &str) -> Encoded {
-    let text = &e.text;
-    let Some(close) = text.iter().rposition(|b| *b == b']') else {
-        return e;
-    };
-    let mut out = BytesMut::with_capacity(text.len() + offset.len() + 3);
-    out.put_slice(&text[..close]);
-    out.put_slice(b",\"");
-    out.put_slice(offset.as_bytes());
-    out.put_slice(b"\"");
-    out.put_slice(&text[close..]);
-    Encoded {
-        text: Bytes::from(out),
-        attachments: e.attachments,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,7 +231,7 @@ mod tests {
 
     #[test]
     fn replays_what_the_session_missed() {
-        let store = RecoveryStore::new(RecoveryConfig::default());
+        let store = RecoveryStore::new(RecoveryConfig::default(), Parser::Default);
         let sid = Sid::from_random_bytes([1; 15]);
         let pid = Sid::from_random_bytes([2; 15]);
         let to = |room: &'static str| BroadcastOptions {

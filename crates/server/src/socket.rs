@@ -14,9 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ferrio_engine::{CloseReason, EngineSocket, Frame};
 use ferrio_proto::engine::Sid;
-use ferrio_proto::socket::{
-    Args, DecodeLimits, Decoder, Encoded, PacketData, encode_disconnect, encode_event,
-};
+use ferrio_proto::socket::{Args, Encoded, PacketData, Parser};
 use ferrio_proto::value::{self, Value, ValueError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -739,24 +737,7 @@ impl Socket {
 
     /// Sends an encoded packet with its attachments as one group.
     pub(crate) fn send_encoded(&self, e: &Encoded, volatile: bool) -> Result<(), SendError> {
-        let result = if e.attachments.is_empty() {
-            let frame = Frame::Text(e.text.clone());
-            if volatile {
-                self.engine.try_send(frame)
-            } else {
-                self.engine.send(frame)
-            }
-        } else {
-            let mut frames = Vec::with_capacity(1 + e.attachments.len());
-            frames.push(Frame::Text(e.text.clone()));
-            frames.extend(e.attachments.iter().cloned().map(Frame::Binary));
-            if volatile {
-                self.engine.try_send_all(frames)
-            } else {
-                self.engine.send_all(frames)
-            }
-        };
-        result.map_err(SendError::from)
+        send_frames(&self.engine, e, volatile)
     }
 
     pub(crate) fn emit_opts<T: Serialize + ?Sized>(
@@ -769,7 +750,7 @@ impl Socket {
         if !self.connected() {
             return Err(SendError::Closed);
         }
-        let mut encoded = encode_event(&self.ns.name, None, event, data)?;
+        let mut encoded = self.ns.parser().encode_event(&self.ns.name, None, event, data)?;
         if !volatile && let Some(store) = &self.ns.recovery {
             let opts = BroadcastOptions {
                 rooms: vec![Room::Owned(self.id.to_string())],
@@ -789,7 +770,7 @@ impl Socket {
     /// Tells the outgoing listeners about an event this socket sends.
     pub(crate) fn notify_outgoing(&self, event: &str, encoded: &Encoded) {
         if self.has_outgoing_listeners()
-            && let Some(args) = outgoing_args(encoded)
+            && let Some(args) = outgoing_args(encoded, self.ns.parser())
         {
             self.notify_outgoing_args(event, &args);
         }
@@ -821,7 +802,7 @@ impl Socket {
             return AckFuture::failed(AckError::Send(SendError::Closed));
         }
         let id = self.ns.next_ack_id();
-        let encoded = match encode_event(&self.ns.name, Some(id), event, data) {
+        let encoded = match self.ns.parser().encode_event(&self.ns.name, Some(id), event, data) {
             Ok(e) => e,
             Err(e) => return AckFuture::failed(AckError::Send(e.into())),
         };
@@ -1017,7 +998,7 @@ impl Socket {
 
     /// Sends DISCONNECT and closes the socket (`server namespace disconnect`).
     pub(crate) fn server_disconnect(self: &Arc<Self>) {
-        let _ = self.send_encoded(&encode_disconnect(&self.ns.name), false);
+        let _ = self.send_encoded(&self.ns.parser().encode_disconnect(&self.ns.name), false);
         self.close(DisconnectReason::ServerNamespaceDisconnect, None);
     }
 
@@ -1102,18 +1083,36 @@ impl Socket {
     }
 }
 
+/// Sends an encoded packet's messages as one group (nothing can come between a packet and
+/// its attachments); `volatile`: dropped when the client cannot take them now.
+pub(crate) fn send_frames(
+    engine: &EngineSocket,
+    e: &Encoded,
+    volatile: bool,
+) -> Result<(), SendError> {
+    let result = if e.frame_count() == 1 {
+        let Some(frame) = e.frames().next() else {
+            return Ok(());
+        };
+        if volatile {
+            engine.try_send(frame)
+        } else {
+            engine.send(frame)
+        }
+    } else {
+        let frames: Vec<Frame> = e.frames().collect();
+        if volatile {
+            engine.try_send_all(frames)
+        } else {
+            engine.send_all(frames)
+        }
+    };
+    result.map_err(SendError::from)
+}
+
 /// The arguments of an encoded event, read back for the outgoing listeners.
-pub(crate) fn outgoing_args(encoded: &Encoded) -> Option<Args> {
-    let mut limits = DecodeLimits::default();
-    limits.max_attachments = encoded.attachments.len();
-    let mut decoder = Decoder::new(limits);
-    // The text starts with the Engine.IO message type (`4`).
-    let text = encoded.text.get(1..).map(|_| encoded.text.slice(1..))?;
-    let mut packet = decoder.handle_text(text).ok()?;
-    for b in &encoded.attachments {
-        packet = decoder.handle_binary(b.clone()).ok()?;
-    }
-    match packet?.data {
+pub(crate) fn outgoing_args(encoded: &Encoded, parser: Parser) -> Option<Args> {
+    match encoded.decode(parser)?.data {
         PacketData::Event { args, .. } => Some(args),
         _ => None,
     }

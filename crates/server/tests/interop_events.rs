@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{
-    Client, Probe, SeqLog, Server, bin, builder, builder_with, check_ordering, for_each_mode,
+    Client, Probe, SeqLog, Server, bin, builder, builder_with, check_ordering, for_each_mode, for_each_mode_json,
     ordering_handlers,
 };
 use ferrio::{
@@ -491,7 +491,7 @@ async fn burst_of_events_with_default_limits() {
 
 async fn ordering(max_pending_events: Option<usize>) {
     const COUNT: u64 = 5000;
-    for_each_mode(async |mode| {
+    for_each_mode_json(async |mode| {
         let log = SeqLog::default();
         let mut config = SocketIoConfig::default();
         if let Some(n) = max_pending_events {

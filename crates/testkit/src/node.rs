@@ -38,12 +38,17 @@ pub struct NodeProcess {
 impl NodeProcess {
     /// Starts `node interop/<script> <args>` with stderr passed through.
     pub fn spawn(script: &str, args: &[&str]) -> Self {
-        Self::start(script, args, false)
+        Self::start(script, args, false, &[])
+    }
+
+    /// As [`NodeProcess::spawn`], with extra environment variables.
+    pub fn spawn_with_env(script: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start(script, args, false, env)
     }
 
     /// As [`NodeProcess::spawn`], with a pipe to the script's stdin ([`NodeProcess::send`]).
     pub fn spawn_interactive(script: &str, args: &[&str]) -> Self {
-        Self::start(script, args, true)
+        Self::start(script, args, true, &[])
     }
 
     /// Writes one line to the script's stdin (started with [`NodeProcess::spawn_interactive`]).
@@ -56,12 +61,13 @@ impl NodeProcess {
         stdin.flush().await.expect("flush node's stdin");
     }
 
-    fn start(script: &str, args: &[&str], interactive: bool) -> Self {
+    fn start(script: &str, args: &[&str], interactive: bool, env: &[(&str, &str)]) -> Self {
         require_node_modules();
         let dir = interop_dir();
         let mut child = Command::new("node")
             .arg(dir.join(script))
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(&dir)
             .stdin(if interactive {
                 Stdio::piped()

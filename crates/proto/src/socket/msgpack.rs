@@ -101,6 +101,19 @@ pub fn append_arg(e: &Encoded, arg: Value) -> Encoded {
     }
 }
 
+/// The same packet with `id` as its ack id (a client picks the id when it sends).
+pub fn with_id(e: &Encoded, id: u64) -> Encoded {
+    let Some(Ok(Value::Map(mut fields))) = e.attachments.first().map(msgpack::decode) else {
+        return e.clone();
+    };
+    fields.retain(|(k, _)| k != "id");
+    fields.push(("id".to_owned(), Value::from(id)));
+    Encoded {
+        text: Bytes::new(),
+        attachments: vec![Bytes::from(msgpack::encode(&Value::Map(fields)))],
+    }
+}
+
 fn bad(what: &'static str) -> Error {
     Error::InvalidPayload(what)
 }
@@ -260,6 +273,11 @@ mod tests {
             args.deserialize::<(u8, String)>().unwrap(),
             (1, "two".to_owned())
         );
+        let with = with_id(&cases[5], 12);
+        assert!(matches!(
+            decode(&with.attachments[0]).unwrap().data,
+            PacketData::Event { id: Some(12), .. }
+        ));
         let offset = append_arg(&cases[5], Value::from("off"));
         let PacketData::Event { args, .. } = decode(&offset.attachments[0]).unwrap().data else {
             panic!("event");

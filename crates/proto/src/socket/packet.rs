@@ -371,16 +371,24 @@ pub struct Decoder {
     partial: Option<Partial>,
     deadline: Option<Instant>,
     dropped: u64,
+    parser: super::Parser,
 }
 
 impl Decoder {
-    /// A decoder with these limits.
+    /// A decoder of the default format with these limits.
     pub fn new(limits: DecodeLimits) -> Self {
+        Self::with_parser(limits, super::Parser::Default)
+    }
+
+    /// A decoder of `parser`'s format. With [`Parser::MsgPack`](super::Parser::MsgPack) every
+    /// packet is one binary message and a text message is an error.
+    pub fn with_parser(limits: DecodeLimits, parser: super::Parser) -> Self {
         Decoder {
             limits,
             partial: None,
             deadline: None,
             dropped: 0,
+            parser,
         }
     }
 
@@ -407,7 +415,7 @@ impl Decoder {
 
     /// Handles a text message, with no deadline for the attachments it may announce.
     pub fn handle_text(&mut self, text: Bytes) -> Result<Option<Packet>, Error> {
-        if self.partial.is_some() {
+        if self.partial.is_some() || !self.parser.is_text() {
             return Err(Error::UnexpectedText);
         }
         let h = parse_header(&text, &self.limits)?;
@@ -497,6 +505,9 @@ impl Decoder {
     /// Handles a binary message (an attachment), with no deadline for the next one.
     /// `Ok(Some(_))` when the packet is complete.
     pub fn handle_binary(&mut self, data: Bytes) -> Result<Option<Packet>, Error> {
+        if !self.parser.is_text() {
+            return super::msgpack::decode(&data).map(Some);
+        }
         let partial = self.partial.as_mut().ok_or(Error::UnexpectedBinary)?;
         partial.attachments.push(data);
         self.deadline = None;
@@ -593,6 +604,65 @@ pub struct Encoded {
     pub text: Bytes,
     /// Binary attachments, each sent as its own binary message after `text`.
     pub attachments: Vec<Bytes>,
+}
+
+impl Encoded {
+    /// The messages to send, in order: the text (when there is one: the msgpack format has
+    /// none), then each binary message.
+    pub fn frames(&self) -> impl Iterator<Item = crate::engine::Frame> + '_ {
+        let text = (!self.text.is_empty()).then(|| crate::engine::Frame::Text(self.text.clone()));
+        text.into_iter().chain(
+            self.attachments
+                .iter()
+                .cloned()
+                .map(crate::engine::Frame::Binary),
+        )
+    }
+
+    /// How many messages [`Encoded::frames`] yields.
+    pub fn frame_count(&self) -> usize {
+        usize::from(!self.text.is_empty()) + self.attachments.len()
+    }
+
+    /// Reads the packet back (e.g. an emitted event's arguments for an outgoing listener).
+    pub fn decode(&self, parser: super::Parser) -> Option<Packet> {
+        let mut limits = DecodeLimits::default();
+        limits.max_attachments = self.attachments.len();
+        let mut decoder = Decoder::with_parser(limits, parser);
+        let mut packet = None;
+        if parser.is_text() {
+            // The text starts with the Engine.IO message type (`4`).
+            let text = self.text.get(1..).map(|_| self.text.slice(1..))?;
+            packet = decoder.handle_text(text).ok()?;
+        }
+        for b in &self.attachments {
+            packet = decoder.handle_binary(b.clone()).ok()?;
+        }
+        packet
+    }
+
+    /// The same EVENT with one more last argument, a string (the offset of connection state
+    /// recovery).
+    pub fn with_string_arg(&self, parser: super::Parser, arg: &str) -> Encoded {
+        if !parser.is_text() {
+            return super::msgpack::append_arg(self, crate::value::Value::from(arg));
+        }
+        let text = &self.text;
+        let Some(close) = text.iter().rposition(|b| *b == b']') else {
+            return self.clone();
+        };
+        let mut out = BytesMut::with_capacity(text.len() + arg.len() + 8);
+        out.put_slice(&text[..close]);
+        out.put_u8(b',');
+        // A string is always valid JSON; the fallback cannot be reached.
+        let quoted = serde_json::to_vec(arg).unwrap_or_else(|_| b"\"\"".to_vec());
+        out.put_slice(&quoted);
+        out.put_slice(&text[close..]);
+        Encoded {
+            text: Bytes::from(out),
+            attachments: self.attachments.clone(),
+        }
+    }
 }
 
 impl fmt::Display for Encoded {

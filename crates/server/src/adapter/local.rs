@@ -4,7 +4,7 @@ use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use ferrio_proto::engine::Sid;
-use ferrio_proto::socket::{Args, Encoded};
+use ferrio_proto::socket::{Args, Encoded, Parser};
 use ferrio_proto::value::Value;
 
 use super::{BroadcastOptions, BroadcastPacket, Room, SocketInfo};
@@ -45,6 +45,12 @@ impl LocalNamespace {
     /// The namespace name (`/`, `/admin`, ...).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The packet format of this server's clients (packets from other servers are encoded in
+    /// it for the local sockets).
+    pub fn parser(&self) -> Parser {
+        self.ns.upgrade().map_or(Parser::Default, |ns| ns.parser())
     }
 
     /// Sends the packet to the local sockets matching `opts`: one encoding, a reference to the
@@ -226,7 +232,7 @@ fn notify_outgoing(socket: &SocketRef, event: &str, encoded: &Encoded, args: &mu
         return;
     }
     if args.is_none() {
-        *args = crate::socket::outgoing_args(encoded);
+        *args = crate::socket::outgoing_args(encoded, socket.ns.parser());
     }
     if let Some(args) = args {
         socket.notify_outgoing_args(event, args);

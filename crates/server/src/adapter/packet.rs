@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use ferrio_proto::engine::Sid;
-use ferrio_proto::socket::{ArgList, DecodeLimits, Decoder, Encoded, PacketData, encode_event};
+use ferrio_proto::socket::{ArgList, Encoded, PacketData, Parser, msgpack};
 use ferrio_proto::value::{self, Value};
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,7 @@ use super::{AdapterError, Room};
 #[derive(Debug)]
 pub struct BroadcastPacket {
     nsp: String,
+    parser: Parser,
     event: String,
     ack_id: Option<u64>,
     encoded: OnceLock<Encoded>,
@@ -27,12 +28,14 @@ impl BroadcastPacket {
     /// A packet already encoded for this server's sockets (with its ack id, if any).
     pub(crate) fn from_encoded(
         nsp: &str,
+        parser: Parser,
         event: &str,
         ack_id: Option<u64>,
         encoded: Encoded,
     ) -> Self {
         BroadcastPacket {
             nsp: nsp.to_owned(),
+            parser,
             event: event.to_owned(),
             ack_id,
             encoded: OnceLock::from(encoded),
@@ -40,8 +43,9 @@ impl BroadcastPacket {
         }
     }
 
-    /// A packet from Node's `packet.data`, `[event, ...args]` (from another server).
-    pub fn from_data(nsp: &str, data: Vec<Value>) -> Result<Self, AdapterError> {
+    /// A packet from Node's `packet.data`, `[event, ...args]` (from another server), to be
+    /// encoded in `parser`'s format for this server's sockets.
+    pub fn from_data(nsp: &str, parser: Parser, data: Vec<Value>) -> Result<Self, AdapterError> {
         let event = match data.first() {
             Some(Value::String(s)) => s.clone(),
             Some(v @ (Value::Int(_) | Value::UInt(_) | Value::Float(_))) => {
@@ -55,6 +59,7 @@ impl BroadcastPacket {
         };
         Ok(BroadcastPacket {
             nsp: nsp.to_owned(),
+            parser,
             event,
             ack_id: None,
             encoded: OnceLock::new(),
@@ -98,7 +103,7 @@ impl BroadcastPacket {
     /// Node's `packet.data`: `[event, ...args]`.
     pub fn data(&self) -> Result<&[Value], AdapterError> {
         self.data
-            .get_or_init(|| decode_data(self.encoded()))
+            .get_or_init(|| decode_data(self.encoded(), self.parser))
             .as_ref()
             .map(Vec::as_slice)
             .map_err(Clone::clone)
@@ -114,30 +119,27 @@ impl BroadcastPacket {
     }
 
     fn encode_args(&self, id: Option<u64>, args: &[Value]) -> Encoded {
+        if !self.parser.is_text() {
+            let mut data = Vec::with_capacity(args.len() + 1);
+            data.push(Value::from(self.event.as_str()));
+            data.extend_from_slice(args);
+            return msgpack::encode_event_values(&self.nsp, id, &data);
+        }
         // Values always serialise (their keys are strings); an empty event is the fallback
         // that cannot be reached.
-        encode_event(&self.nsp, id, &self.event, &ArgList(args)).unwrap_or_else(|_| Encoded {
-            text: bytes::Bytes::from_static(b"42[\"\"]"),
-            attachments: Vec::new(),
-        })
+        self.parser
+            .encode_event(&self.nsp, id, &self.event, &ArgList(args))
+            .unwrap_or_else(|_| Encoded {
+                text: bytes::Bytes::from_static(b"42[\"\"]"),
+                attachments: Vec::new(),
+            })
     }
 }
 
 /// Reads back `[event, ...args]` from a packet this server encoded.
-fn decode_data(e: &Encoded) -> Result<Vec<Value>, AdapterError> {
+fn decode_data(e: &Encoded, parser: Parser) -> Result<Vec<Value>, AdapterError> {
     let bad = |what: &str| AdapterError::Encode(format!("cannot describe the packet: {what}"));
-    let mut limits = DecodeLimits::default();
-    limits.max_attachments = usize::MAX;
-    let mut decoder = Decoder::new(limits);
-    let mut packet = decoder
-        .handle_text(e.text.slice(1..))
-        .map_err(|e| bad(&e.to_string()))?;
-    for a in &e.attachments {
-        packet = decoder
-            .handle_binary(a.clone())
-            .map_err(|e| bad(&e.to_string()))?;
-    }
-    match packet.map(|p| p.data) {
+    match e.decode(parser).map(|p| p.data) {
         Some(PacketData::Event { name, args, .. }) => {
             let mut data = Vec::with_capacity(args.len() + 1);
             data.push(Value::String(name));
@@ -235,13 +237,14 @@ impl SocketInfo {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
+    use ferrio_proto::socket::encode_event;
 
     use super::*;
 
     #[test]
     fn both_forms_of_a_packet() {
         let e = encode_event("/", None, "chat", &("hi", Bytes::from_static(&[1]))).unwrap();
-        let p = BroadcastPacket::from_encoded("/", "chat", None, e.clone());
+        let p = BroadcastPacket::from_encoded("/", Parser::Default, "chat", None, e.clone());
         assert_eq!(
             p.data().unwrap(),
             &[
@@ -250,7 +253,8 @@ mod tests {
                 Value::Binary(Bytes::from_static(&[1]))
             ]
         );
-        let q = BroadcastPacket::from_data("/", p.data().unwrap().to_vec()).unwrap();
+        let q = BroadcastPacket::from_data("/", Parser::Default, p.data().unwrap().to_vec())
+            .unwrap();
         assert_eq!(q.encoded(), &e);
         assert_eq!(
             q.encode_with_ack(5).unwrap().text,
@@ -271,7 +275,19 @@ mod tests {
                 ("nsp", "/".into()),
             ]))
         );
-        assert!(BroadcastPacket::from_data("/", vec![]).is_err());
+        assert!(BroadcastPacket::from_data("/", Parser::Default, vec![]).is_err());
+        // The msgpack format: one binary message, read back to the same data.
+        let m = BroadcastPacket::from_data("/", Parser::MsgPack, p.data().unwrap().to_vec())
+            .unwrap();
+        assert!(m.encoded().text.is_empty());
+        let back = BroadcastPacket::from_encoded(
+            "/",
+            Parser::MsgPack,
+            "chat",
+            None,
+            m.encoded().clone(),
+        );
+        assert_eq!(back.data().unwrap(), p.data().unwrap());
     }
 
     #[test]

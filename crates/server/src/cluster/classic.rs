@@ -205,7 +205,7 @@ impl Classic {
         let Some(data) = packet.get("data").and_then(Value::as_array) else {
             return core.malformed("broadcast packet without data");
         };
-        match BroadcastPacket::from_data(nsp, data.to_vec()) {
+        match BroadcastPacket::from_data(nsp, core.local.parser(), data.to_vec()) {
             Ok(p) => core.local.broadcast(&p, &wire::opts(Some(opts))),
             Err(e) => core.malformed(&e.to_string()),
         }
@@ -322,7 +322,7 @@ impl Classic {
         let Some(data) = packet.get("data").and_then(Value::as_array) else {
             return core.malformed("broadcast packet without data");
         };
-        let packet = match BroadcastPacket::from_data(nsp, data.to_vec()) {
+        let packet = match BroadcastPacket::from_data(nsp, core.local.parser(), data.to_vec()) {
             Ok(p) => p,
             Err(e) => return core.malformed(&e.to_string()),
         };

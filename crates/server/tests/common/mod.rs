@@ -12,7 +12,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferrio::{Data, SocketIo, SocketIoBuilder, SocketIoConfig, SocketRef, State};
+use ferrio::{Data, Parser, SocketIo, SocketIoBuilder, SocketIoConfig, SocketRef, State};
 use ferrio_testkit::node::NodeProcess;
 use ferrio_testkit::within;
 use futures_util::FutureExt;
@@ -53,32 +53,70 @@ impl Mode {
     }
 }
 
-/// Runs `f` for the three modes at once (each with its own server); every mode runs to the
-/// end, then the failures are reported together, each with its mode.
+tokio::task_local! {
+    /// The packet format of the run a test is in (see [`for_each_mode`]).
+    static PARSER: Parser;
+}
+
+/// The packet format of the current run: the server's [`builder`] and the JS client use it.
+pub fn parser() -> Parser {
+    PARSER.try_with(|p| *p).unwrap_or_default()
+}
+
+/// Runs `f` for the three modes and both packet formats (the default parser and
+/// socket.io-msgpack-parser) at once, each with its own server; every run goes to the end,
+/// then the failures are reported together, each with its mode and format.
 pub async fn for_each_mode<F, Fut>(f: F)
 where
     F: Fn(Mode) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let runs = Mode::ALL.map(|mode| {
-        AssertUnwindSafe(f(mode))
-            .catch_unwind()
-            .map(move |r| (mode, r))
-    });
+    run_modes(&[Parser::Default, Parser::MsgPack], f).await
+}
+
+/// As [`for_each_mode`], with the default parser only (for scenarios about the text format
+/// itself, or too heavy to run twice at once).
+pub async fn for_each_mode_json<F, Fut>(f: F)
+where
+    F: Fn(Mode) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    run_modes(&[Parser::Default], f).await
+}
+
+async fn run_modes<F, Fut>(parsers: &[Parser], f: F)
+where
+    F: Fn(Mode) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut runs = Vec::new();
+    for &p in parsers {
+        for mode in Mode::ALL {
+            let run = PARSER.scope(p, AssertUnwindSafe(f(mode)).catch_unwind());
+            runs.push(run.map(move |r| (mode, p, r)));
+        }
+    }
     let failures: Vec<String> = join_all(runs)
         .await
         .into_iter()
-        .filter_map(|(mode, r)| {
+        .filter_map(|(mode, p, r)| {
             let e = r.err()?;
             let msg = e
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                 .unwrap_or_else(|| "non-string panic".to_owned());
-            Some(format!("[{}] {msg}", mode.arg()))
+            Some(format!("[{} {}] {msg}", mode.arg(), parser_name(p)))
         })
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn parser_name(p: Parser) -> &'static str {
+    match p {
+        Parser::MsgPack => "msgpack",
+        _ => "default parser",
+    }
 }
 
 /// The builder the tests start from: Node's defaults except shorter heartbeats (a dead
@@ -91,6 +129,7 @@ pub fn builder() -> SocketIoBuilder {
 pub fn builder_with(config: SocketIoConfig) -> SocketIoBuilder {
     SocketIo::builder()
         .config(config)
+        .parser(parser())
         .ping_interval(Duration::from_millis(500))
         .ping_timeout(Duration::from_millis(1000))
         .connect_timeout(Duration::from_secs(5))
@@ -214,10 +253,18 @@ impl Client {
     /// As [`Client::spawn`], for a server at `url`.
     pub fn spawn_url(url: &str, mode: Mode, scenario: &str, arg: Value) -> Client {
         let arg = arg.to_string();
-        let node = NodeProcess::spawn("sio/client.mjs", &[url, mode.arg(), scenario, &arg]);
+        let p = parser();
+        let node = NodeProcess::spawn_with_env(
+            "sio/client.mjs",
+            &[url, mode.arg(), scenario, &arg],
+            &[(
+                "SIO_PARSER",
+                if p == Parser::MsgPack { "msgpack" } else { "default" },
+            )],
+        );
         Client {
             node,
-            label: format!("{scenario} over {}", mode.arg()),
+            label: format!("{scenario} over {} ({})", mode.arg(), parser_name(p)),
             seen: Vec::new(),
         }
     }

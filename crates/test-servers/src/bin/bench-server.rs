@@ -1,7 +1,7 @@
 //! `bench-server`: the server load generators and cluster checks run against (contract:
 //! `shared/reference/test-servers.md`, section 3).
 //!
-//! `target/release/bench-server PORT [--redis URL]`: binds `127.0.0.1:PORT` (0 picks a free port) and
+//! `target/release/bench-server PORT [--redis URL] [--parser msgpack]`: binds `127.0.0.1:PORT` (0 picks a free port) and
 //! prints `listening on <addr> pid <pid>`. Namespace `/`: `echo` acks with its arguments,
 //! `broadcast` emits `broadcast` with its arguments to every socket of `/`, the sender
 //! included (across the cluster with `--redis`). Node's defaults otherwise (pingInterval 25 s, pingTimeout 20 s,
@@ -24,6 +24,10 @@ struct Cli {
     /// (key `socket.io`), so Node servers with that adapter can be in the same cluster.
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
+    /// The packet format: `default` (socket.io-parser) or `msgpack`
+    /// (socket.io-msgpack-parser).
+    #[arg(long, default_value = "default", value_parser = ["default", "msgpack"])]
+    parser: String,
 }
 
 fn main() -> std::io::Result<()> {
@@ -71,6 +75,9 @@ async fn run(cli: Cli) -> std::io::Result<()> {
 /// (adapter, parser) go here.
 async fn builder(cli: &Cli) -> std::io::Result<SocketIoBuilder> {
     let mut b = SocketIo::builder().cors(CorsConfig::any());
+    if cli.parser == "msgpack" {
+        b = b.parser(ferrio::Parser::MsgPack);
+    }
     if let Some(url) = &cli.redis {
         let adapter =
             ferrio_redis::RedisAdapter::classic(url, ferrio_redis::RedisConfig::default())
