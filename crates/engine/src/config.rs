@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ferrio_proto::engine::SessionConfig;
 
-use crate::Handshake;
+use crate::{CookieConfig, CorsConfig, Handshake};
 
 /// Settings of an Engine.IO server. The defaults are Node's `engine.io` 6 defaults, except
 /// that browser `Origin`s are checked (same origin only) on every transport.
@@ -106,76 +106,6 @@ impl Default for Transports {
         Transports {
             polling: true,
             websocket: true,
-        }
-    }
-}
-
-/// Which browser origins may connect.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AllowedOrigins {
-    /// Only pages served from the same host as the server (`Origin` matches `Host`). Default.
-    SameOrigin,
-    /// Any origin (`Access-Control-Allow-Origin: *`): an explicit choice.
-    Any,
-    /// These origins exactly (`https://app.example.com`), plus the same origin.
-    List(Vec<String>),
-}
-
-/// CORS and `Origin` policy, enforced on polling and WebSocket handshakes alike.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CorsConfig {
-    /// The origins allowed. Default [`AllowedOrigins::SameOrigin`].
-    pub origins: AllowedOrigins,
-    /// Whether requests without an `Origin` header (native clients) are accepted. Default true.
-    pub allow_missing_origin: bool,
-    /// Whether to send `Access-Control-Allow-Credentials: true` (never with `*`). Default true.
-    pub credentials: bool,
-}
-
-impl Default for CorsConfig {
-    fn default() -> Self {
-        CorsConfig {
-            origins: AllowedOrigins::SameOrigin,
-            allow_missing_origin: true,
-            credentials: true,
-        }
-    }
-}
-
-impl CorsConfig {
-    /// Any origin may connect.
-    pub fn any() -> Self {
-        CorsConfig {
-            origins: AllowedOrigins::Any,
-            credentials: false,
-            ..CorsConfig::default()
-        }
-    }
-}
-
-/// The sticky-session cookie (Node's `cookie` option): `name=<sid>` set on the handshake.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CookieConfig {
-    /// Cookie name. Default `io`.
-    pub name: String,
-    /// Cookie path. Default `/`.
-    pub path: String,
-    /// `HttpOnly`. Default true.
-    pub http_only: bool,
-    /// `SameSite` value. Default `Lax`.
-    pub same_site: String,
-}
-
-impl Default for CookieConfig {
-    fn default() -> Self {
-        CookieConfig {
-            name: "io".to_owned(),
-            path: "/".to_owned(),
-            http_only: true,
-            same_site: "Lax".to_owned(),
         }
     }
 }

@@ -39,6 +39,8 @@
 
 mod body;
 mod config;
+mod cookie;
+mod cors;
 mod driver;
 mod engine;
 mod errors;
@@ -50,10 +52,9 @@ mod socket;
 mod ws;
 
 pub use body::{BoxError, EngineBody};
-pub use config::{
-    AllowFuture, AllowRequest, AllowedOrigins, CookieConfig, CorsConfig, EngineConfig, Rejection,
-    Transports,
-};
+pub use config::{AllowFuture, AllowRequest, EngineConfig, Rejection, Transports};
+pub use cookie::CookieConfig;
+pub use cors::{AllowedOrigins, CorsConfig};
 pub use engine::Engine;
 pub use ferrio_proto::engine::{
     CloseReason, Frame, Message, SendError, SessionConfig, Sid, TransportKind,

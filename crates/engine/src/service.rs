@@ -20,9 +20,11 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::body::BoxError;
+use crate::cookie::set_cookie;
+use crate::cors::{check_origin, preflight};
 use crate::driver::Cmd;
 use crate::errors::HttpError;
-use crate::{AllowedOrigins, Engine, EngineBody, EngineHandler, Handshake, ws};
+use crate::{Engine, EngineBody, EngineHandler, Handshake, ws};
 
 /// The peer address of a connection, as a request extension. [`crate::serve`] inserts it;
 /// other servers may insert it too so that [`Handshake::remote_addr`] is known.
@@ -196,7 +198,7 @@ where
         close_connection(&mut res);
         return res;
     }
-    let cors = match check_origin(&engine, req.headers()) {
+    let cors = match check_origin(&engine.config().cors, req.headers()) {
         Ok(cors) => cors,
         Err(e) => {
             let mut res = e.response();
@@ -221,7 +223,7 @@ where
     if let Some(origin) = cors {
         let h = res.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        if !engine_any_origin(&engine) {
+        if !engine.config().cors.is_any() {
             h.append(header::VARY, HeaderValue::from_static("Origin"));
             if engine.config().cors.credentials {
                 h.insert(
@@ -315,7 +317,7 @@ where
                 .open(sid, handshake, TransportKind::Polling, None)
                 .ok_or(HttpError::Unavailable)?;
             let mut res = payload_response(open.unwrap_or_default());
-            set_cookie(engine, sid, res.headers_mut());
+            set_cookie(engine.config().cookie.as_ref(), sid, res.headers_mut());
             Ok(res)
         }
         TransportKind::WebSocket => {
@@ -325,7 +327,7 @@ where
                 return Err(HttpError::Unavailable);
             }
             let sid = Engine::<H>::new_sid();
-            set_cookie(engine, sid, res.headers_mut());
+            set_cookie(engine.config().cookie.as_ref(), sid, res.headers_mut());
             let engine = engine.clone();
             tokio::spawn(async move {
                 let cfg = engine.config().clone();
@@ -527,104 +529,6 @@ fn take_upgrade(parts: &mut http::request::Parts) -> Result<OnUpgrade, HttpError
         .ok_or(HttpError::BadRequest)
 }
 
-fn set_cookie<H>(engine: &Engine<H>, sid: Sid, headers: &mut HeaderMap) {
-    let Some(c) = &engine.shared.config.cookie else {
-        return;
-    };
-    let mut v = format!("{}={}; Path={}", c.name, sid, c.path);
-    if c.http_only {
-        v.push_str("; HttpOnly");
-    }
-    if !c.same_site.is_empty() {
-        v.push_str("; SameSite=");
-        v.push_str(&c.same_site);
-    }
-    if let Ok(v) = HeaderValue::from_str(&v) {
-        headers.insert(header::SET_COOKIE, v);
-    }
-}
-
-fn engine_any_origin<H>(engine: &Engine<H>) -> bool {
-    engine.shared.config.cors.origins == AllowedOrigins::Any
-}
-
-/// Checks the `Origin` header against the policy. `Ok(Some(v))` is the value of
-/// `Access-Control-Allow-Origin` to send.
-fn check_origin<H>(
-    engine: &Engine<H>,
-    headers: &HeaderMap,
-) -> Result<Option<HeaderValue>, HttpError> {
-    let cors = &engine.shared.config.cors;
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        if cors.allow_missing_origin {
-            return Ok(None);
-        }
-        return Err(HttpError::Forbidden("Forbidden".to_owned()));
-    };
-    let Ok(origin_str) = origin.to_str() else {
-        return Err(HttpError::BadRequest);
-    };
-    let allowed = match &cors.origins {
-        AllowedOrigins::Any => return Ok(Some(HeaderValue::from_static("*"))),
-        AllowedOrigins::SameOrigin => same_origin(origin_str, headers),
-        AllowedOrigins::List(list) => {
-            list.iter().any(|o| o.eq_ignore_ascii_case(origin_str))
-                || same_origin(origin_str, headers)
-        }
-    };
-    if allowed {
-        Ok(Some(origin.clone()))
-    } else {
-        tracing::debug!(origin = origin_str, "origin refused");
-        Err(HttpError::Forbidden("Forbidden".to_owned()))
-    }
-}
-
-/// Whether `Origin` (`scheme://host[:port]`) names the host the request was sent to.
-fn same_origin(origin: &str, headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
-        return false;
-    };
-    let Some((scheme, authority)) = origin.split_once("://") else {
-        return false;
-    };
-    let default_port = match scheme {
-        "http" | "ws" => "80",
-        "https" | "wss" => "443",
-        _ => return false,
-    };
-    let with_port = |a: &str| {
-        if a.rsplit_once(':')
-            .is_some_and(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
-            && !a.ends_with(']')
-        {
-            a.to_ascii_lowercase()
-        } else {
-            format!("{}:{default_port}", a.to_ascii_lowercase())
-        }
-    };
-    with_port(authority) == with_port(host)
-}
-
-fn preflight<RB>(headers: &HeaderMap) -> Response<EngineBody<RB>> {
-    let mut res = Response::new(EngineBody::empty());
-    *res.status_mut() = StatusCode::NO_CONTENT;
-    let h = res.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET,HEAD,PUT,PATCH,POST,DELETE"),
-    );
-    if let Some(req_headers) = headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
-        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, req_headers.clone());
-    }
-    h.insert(
-        header::VARY,
-        HeaderValue::from_static("Access-Control-Request-Headers"),
-    );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-    res
-}
-
 /// The query parameters the engine reads.
 #[derive(Default)]
 struct Query {
@@ -656,34 +560,6 @@ impl Query {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn host(h: &str) -> HeaderMap {
-        let mut m = HeaderMap::new();
-        m.insert(header::HOST, HeaderValue::from_str(h).unwrap());
-        m
-    }
-
-    #[test]
-    fn same_origin_matches_host_and_default_ports() {
-        assert!(same_origin(
-            "http://localhost:3000",
-            &host("localhost:3000")
-        ));
-        assert!(same_origin(
-            "http://LOCALHOST:3000",
-            &host("localhost:3000")
-        ));
-        assert!(same_origin("http://example.com", &host("example.com:80")));
-        assert!(same_origin("https://example.com", &host("example.com:443")));
-        assert!(!same_origin("https://example.com", &host("example.com:80")));
-        assert!(!same_origin("http://evil.com", &host("localhost:3000")));
-        assert!(!same_origin(
-            "http://localhost:3001",
-            &host("localhost:3000")
-        ));
-        assert!(!same_origin("null", &host("localhost:3000")));
-        assert!(same_origin("http://[::1]:3000", &host("[::1]:3000")));
-    }
 
     /// A body fed from a channel, one frame per message.
     struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
