@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use ferrio_proto::engine::SessionConfig;
 
-use crate::{CookieConfig, CorsConfig, Handshake};
+use crate::{
+    ConnectionErrorHook, CookieConfig, CorsConfig, Handshake, HeadersHook, HttpCompression,
+};
 
 /// Settings of an Engine.IO server. The defaults are Node's `engine.io` 6 defaults, except
 /// that browser `Origin`s are checked (same origin only) on every transport.
@@ -28,6 +30,19 @@ pub struct EngineConfig {
     pub cookie: Option<CookieConfig>,
     /// An async hook that accepts or refuses each handshake. Default none (accept all).
     pub allow_request: Option<AllowRequest>,
+    /// Compression of polling responses (Node's `httpCompression`). Default on: gzip,
+    /// deflate or br above 1024 bytes, as the client accepts. `None` turns it off.
+    pub http_compression: Option<HttpCompression>,
+    /// Headers added to the handshake response: the first polling answer or the WebSocket
+    /// `101` (Node's `initial_headers` event). Runs before [`EngineConfig::headers`].
+    /// Default none.
+    pub initial_headers: Option<HeadersHook>,
+    /// Headers added to every response that serves a session, the handshake included (Node's
+    /// `headers` event). Default none.
+    pub headers: Option<HeadersHook>,
+    /// Called for every request the engine refuses (Node's `connection_error` event).
+    /// Default none.
+    pub connection_error: Option<ConnectionErrorHook>,
     /// Buffered WebSocket output past which the driver writes before queueing more frames
     /// (frames are otherwise written once per wake-up). Default 128 KiB.
     pub ws_write_buffer_size: usize,
@@ -56,6 +71,10 @@ impl Default for EngineConfig {
             cors: CorsConfig::default(),
             cookie: None,
             allow_request: None,
+            http_compression: Some(HttpCompression::default()),
+            initial_headers: None,
+            headers: None,
+            connection_error: None,
             ws_write_buffer_size: 128 * 1024,
             ws_max_write_buffer_size: 4 * 1024 * 1024,
             max_sessions: 1_000_000,
@@ -74,6 +93,10 @@ impl fmt::Debug for EngineConfig {
             .field("cors", &self.cors)
             .field("cookie", &self.cookie)
             .field("allow_request", &self.allow_request.is_some())
+            .field("http_compression", &self.http_compression)
+            .field("initial_headers", &self.initial_headers.is_some())
+            .field("headers", &self.headers.is_some())
+            .field("connection_error", &self.connection_error.is_some())
             .field("max_sessions", &self.max_sessions)
             .finish_non_exhaustive()
     }

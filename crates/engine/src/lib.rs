@@ -38,6 +38,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod body;
+mod compression;
 mod config;
 mod cookie;
 mod cors;
@@ -45,6 +46,7 @@ mod driver;
 mod engine;
 mod errors;
 mod handler;
+mod hooks;
 mod raw_echo;
 mod serve;
 mod service;
@@ -52,14 +54,16 @@ mod socket;
 mod ws;
 
 pub use body::{BoxError, EngineBody};
+pub use compression::HttpCompression;
 pub use config::{AllowFuture, AllowRequest, EngineConfig, Rejection, Transports};
-pub use cookie::CookieConfig;
-pub use cors::{AllowedOrigins, CorsConfig};
+pub use cookie::{CookieConfig, CookiePriority, InvalidCookie, SameSite};
+pub use cors::{AllowedOrigins, CorsConfig, InvalidOriginPattern, OriginPredicate, OriginRule};
 pub use engine::Engine;
 pub use ferrio_proto::engine::{
     CloseReason, Frame, Message, SendError, SessionConfig, Sid, TransportKind,
 };
 pub use handler::EngineHandler;
+pub use hooks::{ConnectionError, ConnectionErrorHook, HeadersHook};
 #[doc(hidden)]
 pub use raw_echo::raw_echo;
 pub use serve::{RequestBody, serve};
