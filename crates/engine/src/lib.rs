@@ -1,8 +1,10 @@
 //! # ferrio-engine
 //!
 //! The Engine.IO v4 server of Ferrio, on hyper 1 and tower: HTTP long-polling and WebSocket
-//! transports, the upgrade between them, heartbeats, Node's HTTP errors, CORS and `Origin`
-//! checks, and a bounded outbound queue per session.
+//! transports, the upgrade between them, heartbeats, Node's HTTP errors, CORS (the npm `cors`
+//! package's headers) and `Origin` checks, the sticky cookie, compressed polling answers,
+//! Node's `initial_headers`/`headers`/`connection_error` events as hooks, and a bounded
+//! outbound queue per session.
 //!
 //! It knows nothing of Socket.IO: the layer above implements [`EngineHandler`] and talks to
 //! each session through its [`EngineSocket`]. Each session is owned by one driver task that
