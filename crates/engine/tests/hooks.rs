@@ -49,6 +49,22 @@ fn hooked(config: &mut EngineConfig) -> Calls {
     calls
 }
 
+/// The sticky cookie, then the one `initial_headers` appends.
+fn assert_both_cookies(headers: &::http::HeaderMap, sid: ferrio_engine::Sid) {
+    let cookies: Vec<&str> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(
+        cookies,
+        [
+            format!("io={sid}; Path=/; HttpOnly; SameSite=Lax").as_str(),
+            "theme=dark; Path=/"
+        ]
+    );
+}
+
 fn take(calls: &Calls) -> Vec<String> {
     std::mem::take(&mut *calls.lock().unwrap())
 }
@@ -62,19 +78,7 @@ async fn polling_session_answers_carry_the_hook_headers() {
 
     let res = http::get(server.addr, "/engine.io/?EIO=4&transport=polling").await;
     let sid = open_sid(&res.text());
-    let cookies: Vec<&str> = res
-        .headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap())
-        .collect();
-    assert_eq!(
-        cookies,
-        [
-            format!("io={sid}; Path=/; HttpOnly; SameSite=Lax").as_str(),
-            "theme=dark; Path=/"
-        ]
-    );
+    assert_both_cookies(&res.headers, sid);
     assert_eq!(res.header("x-initial"), Some("1"));
     assert_eq!(res.header("x-served-by"), Some("ferrio"));
     assert_eq!(
@@ -141,18 +145,7 @@ async fn websocket_handshake_carries_the_hook_headers_and_the_cookie() {
         panic!("no open packet")
     };
     let sid = open_sid(&open);
-    let cookies: Vec<&str> = headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap())
-        .collect();
-    assert_eq!(
-        cookies,
-        [
-            format!("io={sid}; Path=/; HttpOnly; SameSite=Lax").as_str(),
-            "theme=dark; Path=/"
-        ]
-    );
+    assert_both_cookies(&headers, sid);
     assert_eq!(headers["x-initial"], "1");
     assert_eq!(headers["x-served-by"], "ferrio");
     assert_eq!(
