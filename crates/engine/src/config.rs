@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use ferrio_proto::engine::SessionConfig;
 
-use crate::Handshake;
+use crate::{
+    ConnectionErrorHook, CookieConfig, CorsConfig, Handshake, HeadersHook, HttpCompression,
+};
 
 /// Settings of an Engine.IO server. The defaults are Node's `engine.io` 6 defaults, except
 /// that browser `Origin`s are checked (same origin only) on every transport.
@@ -28,6 +30,19 @@ pub struct EngineConfig {
     pub cookie: Option<CookieConfig>,
     /// An async hook that accepts or refuses each handshake. Default none (accept all).
     pub allow_request: Option<AllowRequest>,
+    /// Compression of polling responses (Node's `httpCompression`). Default on: gzip,
+    /// deflate or br above 1024 bytes, as the client accepts. `None` turns it off.
+    pub http_compression: Option<HttpCompression>,
+    /// Headers added to the handshake response: the first polling answer or the WebSocket
+    /// `101` (Node's `initial_headers` event). Runs before [`EngineConfig::headers`].
+    /// Default none.
+    pub initial_headers: Option<HeadersHook>,
+    /// Headers added to every response that serves a session, the handshake included (Node's
+    /// `headers` event). Default none.
+    pub headers: Option<HeadersHook>,
+    /// Called for every request the engine refuses (Node's `connection_error` event).
+    /// Default none.
+    pub connection_error: Option<ConnectionErrorHook>,
     /// Buffered WebSocket output past which the driver writes before queueing more frames
     /// (frames are otherwise written once per wake-up). Default 128 KiB.
     pub ws_write_buffer_size: usize,
@@ -56,6 +71,10 @@ impl Default for EngineConfig {
             cors: CorsConfig::default(),
             cookie: None,
             allow_request: None,
+            http_compression: Some(HttpCompression::default()),
+            initial_headers: None,
+            headers: None,
+            connection_error: None,
             ws_write_buffer_size: 128 * 1024,
             ws_max_write_buffer_size: 4 * 1024 * 1024,
             max_sessions: 1_000_000,
@@ -74,6 +93,10 @@ impl fmt::Debug for EngineConfig {
             .field("cors", &self.cors)
             .field("cookie", &self.cookie)
             .field("allow_request", &self.allow_request.is_some())
+            .field("http_compression", &self.http_compression)
+            .field("initial_headers", &self.initial_headers.is_some())
+            .field("headers", &self.headers.is_some())
+            .field("connection_error", &self.connection_error.is_some())
             .field("max_sessions", &self.max_sessions)
             .finish_non_exhaustive()
     }
@@ -106,76 +129,6 @@ impl Default for Transports {
         Transports {
             polling: true,
             websocket: true,
-        }
-    }
-}
-
-/// Which browser origins may connect.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AllowedOrigins {
-    /// Only pages served from the same host as the server (`Origin` matches `Host`). Default.
-    SameOrigin,
-    /// Any origin (`Access-Control-Allow-Origin: *`): an explicit choice.
-    Any,
-    /// These origins exactly (`https://app.example.com`), plus the same origin.
-    List(Vec<String>),
-}
-
-/// CORS and `Origin` policy, enforced on polling and WebSocket handshakes alike.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CorsConfig {
-    /// The origins allowed. Default [`AllowedOrigins::SameOrigin`].
-    pub origins: AllowedOrigins,
-    /// Whether requests without an `Origin` header (native clients) are accepted. Default true.
-    pub allow_missing_origin: bool,
-    /// Whether to send `Access-Control-Allow-Credentials: true` (never with `*`). Default true.
-    pub credentials: bool,
-}
-
-impl Default for CorsConfig {
-    fn default() -> Self {
-        CorsConfig {
-            origins: AllowedOrigins::SameOrigin,
-            allow_missing_origin: true,
-            credentials: true,
-        }
-    }
-}
-
-impl CorsConfig {
-    /// Any origin may connect.
-    pub fn any() -> Self {
-        CorsConfig {
-            origins: AllowedOrigins::Any,
-            credentials: false,
-            ..CorsConfig::default()
-        }
-    }
-}
-
-/// The sticky-session cookie (Node's `cookie` option): `name=<sid>` set on the handshake.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CookieConfig {
-    /// Cookie name. Default `io`.
-    pub name: String,
-    /// Cookie path. Default `/`.
-    pub path: String,
-    /// `HttpOnly`. Default true.
-    pub http_only: bool,
-    /// `SameSite` value. Default `Lax`.
-    pub same_site: String,
-}
-
-impl Default for CookieConfig {
-    fn default() -> Self {
-        CookieConfig {
-            name: "io".to_owned(),
-            path: "/".to_owned(),
-            http_only: true,
-            same_site: "Lax".to_owned(),
         }
     }
 }

@@ -31,6 +31,7 @@ pub(crate) struct Shared<H> {
     pub(crate) config: EngineConfig,
     pub(crate) path: String,
     pub(crate) handler: H,
+    pub(crate) http: crate::service::HttpSettings,
     sessions: Mutex<HashMap<Sid, Entry>>,
     closing: AtomicBool,
 }
@@ -48,13 +49,19 @@ const CMD_QUEUE: usize = 8;
 
 impl<H: EngineHandler> Engine<H> {
     /// A server with these settings, calling `handler` for every session.
+    ///
+    /// # Panics
+    ///
+    /// When `config.cookie` is invalid (see [`crate::CookieConfig::validate`]).
     pub fn new(config: EngineConfig, handler: H) -> Self {
         let path = config.normalised_path();
+        let http = crate::service::HttpSettings::new(&config);
         Engine {
             shared: Arc::new(Shared {
                 config,
                 path,
                 handler,
+                http,
                 sessions: Mutex::new(HashMap::new()),
                 closing: AtomicBool::new(false),
             }),

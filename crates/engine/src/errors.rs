@@ -33,54 +33,61 @@ pub(crate) enum HttpError {
 }
 
 impl HttpError {
-    fn status_and_body(&self) -> (StatusCode, Bytes, &'static str) {
-        const JSON: &str = "application/json";
-        let json = |code: u8, msg: &str| {
-            let body = serde_json::json!({ "code": code, "message": msg }).to_string();
-            Bytes::from(body)
-        };
+    /// The status of the answer.
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
-            HttpError::TransportUnknown => {
-                (StatusCode::BAD_REQUEST, json(0, "Transport unknown"), JSON)
+            HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
+            HttpError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::MethodNotAllowed => StatusCode::INTERNAL_SERVER_ERROR,
+            HttpError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
+            HttpError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// Node's error code (0 to 5), for the refusals that have one.
+    pub(crate) fn code(&self) -> Option<u8> {
+        Some(match self {
+            HttpError::TransportUnknown => 0,
+            HttpError::SessionIdUnknown => 1,
+            HttpError::BadHandshakeMethod => 2,
+            HttpError::BadRequest => 3,
+            HttpError::Forbidden(_) => 4,
+            HttpError::UnsupportedProtocolVersion => 5,
+            _ => return None,
+        })
+    }
+
+    /// The message: Node's for codes 0 to 5, otherwise the text of the body.
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            HttpError::TransportUnknown => "Transport unknown",
+            HttpError::SessionIdUnknown => "Session ID unknown",
+            HttpError::BadHandshakeMethod => "Bad handshake method",
+            HttpError::BadRequest => "Bad request",
+            HttpError::Forbidden(m) => m,
+            HttpError::UnsupportedProtocolVersion => "Unsupported protocol version",
+            HttpError::PayloadTooLarge => "Payload Too Large",
+            HttpError::MethodNotAllowed => "Method not allowed",
+            HttpError::Unavailable => "Too many sessions",
+            HttpError::UpgradeRequired => "Unsupported WebSocket version",
+            HttpError::RequestTimeout => "Request body timed out",
+        }
+    }
+
+    fn body_and_type(&self) -> (Bytes, &'static str) {
+        match self.code() {
+            Some(code) => {
+                let body = serde_json::json!({ "code": code, "message": self.message() });
+                (Bytes::from(body.to_string()), "application/json")
             }
-            HttpError::SessionIdUnknown => {
-                (StatusCode::BAD_REQUEST, json(1, "Session ID unknown"), JSON)
+            // Node answers a method other than GET or POST on a session with an empty 500.
+            None if *self == HttpError::MethodNotAllowed => {
+                (Bytes::new(), "text/plain; charset=UTF-8")
             }
-            HttpError::BadHandshakeMethod => (
-                StatusCode::BAD_REQUEST,
-                json(2, "Bad handshake method"),
-                JSON,
-            ),
-            HttpError::BadRequest => (StatusCode::BAD_REQUEST, json(3, "Bad request"), JSON),
-            HttpError::Forbidden(m) => (StatusCode::FORBIDDEN, json(4, m), JSON),
-            HttpError::UnsupportedProtocolVersion => (
-                StatusCode::BAD_REQUEST,
-                json(5, "Unsupported protocol version"),
-                JSON,
-            ),
-            HttpError::PayloadTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                Bytes::from_static(b"Payload Too Large"),
-                "text/plain; charset=UTF-8",
-            ),
-            HttpError::MethodNotAllowed => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Bytes::new(),
-                "text/plain; charset=UTF-8",
-            ),
-            HttpError::Unavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Bytes::from_static(b"Too many sessions"),
-                "text/plain; charset=UTF-8",
-            ),
-            HttpError::UpgradeRequired => (
-                StatusCode::UPGRADE_REQUIRED,
-                Bytes::from_static(b"Unsupported WebSocket version"),
-                "text/plain; charset=UTF-8",
-            ),
-            HttpError::RequestTimeout => (
-                StatusCode::REQUEST_TIMEOUT,
-                Bytes::from_static(b"Request body timed out"),
+            None => (
+                Bytes::copy_from_slice(self.message().as_bytes()),
                 "text/plain; charset=UTF-8",
             ),
         }
@@ -88,9 +95,9 @@ impl HttpError {
 
     /// The HTTP response.
     pub(crate) fn response<B>(&self) -> Response<EngineBody<B>> {
-        let (status, body, ctype) = self.status_and_body();
+        let (body, ctype) = self.body_and_type();
         let mut res = Response::new(EngineBody::full(body));
-        *res.status_mut() = status;
+        *res.status_mut() = self.status();
         let h = res.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
         match self {

@@ -1,8 +1,10 @@
 //! # ferrio-engine
 //!
 //! The Engine.IO v4 server of Ferrio, on hyper 1 and tower: HTTP long-polling and WebSocket
-//! transports, the upgrade between them, heartbeats, Node's HTTP errors, CORS and `Origin`
-//! checks, and a bounded outbound queue per session.
+//! transports, the upgrade between them, heartbeats, Node's HTTP errors, CORS (the npm `cors`
+//! package's headers) and `Origin` checks, the sticky cookie, compressed polling answers,
+//! Node's `initial_headers`/`headers`/`connection_error` events as hooks, and a bounded
+//! outbound queue per session.
 //!
 //! It knows nothing of Socket.IO: the layer above implements [`EngineHandler`] and talks to
 //! each session through its [`EngineSocket`]. Each session is owned by one driver task that
@@ -38,11 +40,15 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod body;
+mod compression;
 mod config;
+mod cookie;
+mod cors;
 mod driver;
 mod engine;
 mod errors;
 mod handler;
+mod hooks;
 mod raw_echo;
 mod serve;
 mod service;
@@ -50,15 +56,16 @@ mod socket;
 mod ws;
 
 pub use body::{BoxError, EngineBody};
-pub use config::{
-    AllowFuture, AllowRequest, AllowedOrigins, CookieConfig, CorsConfig, EngineConfig, Rejection,
-    Transports,
-};
+pub use compression::HttpCompression;
+pub use config::{AllowFuture, AllowRequest, EngineConfig, Rejection, Transports};
+pub use cookie::{CookieConfig, CookiePriority, InvalidCookie, SameSite};
+pub use cors::{AllowedOrigins, CorsConfig, InvalidOriginPattern, OriginPredicate, OriginRule};
 pub use engine::Engine;
 pub use ferrio_proto::engine::{
     CloseReason, Frame, Message, SendError, SessionConfig, Sid, TransportKind,
 };
 pub use handler::EngineHandler;
+pub use hooks::{ConnectionError, ConnectionErrorHook, HeadersHook};
 #[doc(hidden)]
 pub use raw_echo::raw_echo;
 pub use serve::{RequestBody, serve};

@@ -20,14 +20,38 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::body::BoxError;
+use crate::compression::BLOCKING_THRESHOLD;
+use crate::cookie::CookieTemplate;
+use crate::cors::Cors;
 use crate::driver::Cmd;
 use crate::errors::HttpError;
-use crate::{AllowedOrigins, Engine, EngineBody, EngineHandler, Handshake, ws};
+use crate::{ConnectionError, Engine, EngineBody, EngineHandler, Handshake, ws};
 
 /// The peer address of a connection, as a request extension. [`crate::serve`] inserts it;
 /// other servers may insert it too so that [`Handshake::remote_addr`] is known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RemoteAddr(pub SocketAddr);
+
+/// What the engine derives once from its [`crate::EngineConfig`] for its HTTP answers.
+pub(crate) struct HttpSettings {
+    cors: Cors,
+    cookie: Option<CookieTemplate>,
+}
+
+impl HttpSettings {
+    pub(crate) fn new(config: &crate::EngineConfig) -> Self {
+        HttpSettings {
+            cors: Cors::new(&config.cors),
+            cookie: config.cookie.as_ref().map(CookieTemplate::new),
+        }
+    }
+
+    fn set_cookie(&self, sid: Sid, headers: &mut HeaderMap) {
+        if let Some(c) = &self.cookie {
+            c.set(sid, headers);
+        }
+    }
+}
 
 /// A tower [`Layer`] that answers Engine.IO requests at the configured path and passes every
 /// other request to the wrapped service.
@@ -185,66 +209,96 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    let (mut parts, body) = req.into_parts();
+    let http = &engine.shared.http;
     // An error answer to an upgrade request ends the connection (as Node destroys the
     // socket): the client asked to leave HTTP, so nothing more is expected on it.
-    let wants_upgrade = req.headers().contains_key(header::UPGRADE);
-    if !is_single_chunked(req.headers()) {
+    let wants_upgrade = parts.headers.contains_key(header::UPGRADE);
+    if !is_single_chunked(&parts.headers) {
         // hyper decodes one `chunked` when it is the last coding; anything more (`chunked`
         // twice, in one header or two) is framing a proxy may read differently.
         tracing::debug!("refused Transfer-Encoding: only one `chunked` is accepted");
-        let mut res = HttpError::BadRequest.response();
+        let mut res = refuse(&engine, HttpError::BadRequest, &parts);
         close_connection(&mut res);
         return res;
     }
-    let cors = match check_origin(&engine, req.headers()) {
-        Ok(cors) => cors,
+    let allowed = match http.cors.check(&parts.headers) {
+        Ok(allowed) => allowed,
         Err(e) => {
-            let mut res = e.response();
+            let mut res = refuse(&engine, e, &parts);
             if wants_upgrade {
                 close_connection(&mut res);
             }
             return res;
         }
     };
-    let mut res = if req.method() == Method::OPTIONS {
-        preflight(req.headers())
-    } else {
-        let uri = req.uri().clone();
-        route(&engine, req).await.unwrap_or_else(|e| {
-            tracing::debug!(%uri, error = ?e, "engine.io request refused");
-            e.response()
-        })
+    if parts.method == Method::OPTIONS {
+        return http.cors.preflight(allowed.as_ref(), &parts.headers);
+    }
+    let mut res = match route(&engine, &mut parts, body).await {
+        Ok((mut res, opened)) => {
+            // Node's order: the CORS middleware, the sticky cookie, `initial_headers`, then
+            // `headers`, so that a hook sees (and may replace) what came before it.
+            if let Some(allowed) = &allowed {
+                http.cors.apply(allowed, res.headers_mut());
+            }
+            let cfg = engine.config();
+            if let Some(sid) = opened {
+                http.set_cookie(sid, res.headers_mut());
+                if let Some(hook) = &cfg.initial_headers {
+                    hook.call(res.headers_mut(), &parts);
+                }
+            }
+            if let Some(hook) = &cfg.headers {
+                hook.call(res.headers_mut(), &parts);
+            }
+            res
+        }
+        Err(e) => {
+            let mut res = refuse(&engine, e, &parts);
+            if let Some(allowed) = &allowed {
+                http.cors.apply(allowed, res.headers_mut());
+            }
+            res
+        }
     };
     if wants_upgrade && res.status() != StatusCode::SWITCHING_PROTOCOLS {
         close_connection(&mut res);
     }
-    if let Some(origin) = cors {
-        let h = res.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        if !engine_any_origin(&engine) {
-            h.append(header::VARY, HeaderValue::from_static("Origin"));
-            if engine.config().cors.credentials {
-                h.insert(
-                    header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                    HeaderValue::from_static("true"),
-                );
-            }
-        }
-    }
     res
 }
 
+/// The answer to a refused request, after telling the `connection_error` hook.
+fn refuse<H, RB>(
+    engine: &Engine<H>,
+    error: HttpError,
+    request: &http::request::Parts,
+) -> Response<EngineBody<RB>> {
+    tracing::debug!(uri = %request.uri, ?error, "engine.io request refused");
+    if let Some(hook) = &engine.shared.config.connection_error {
+        hook.call(&ConnectionError {
+            status: error.status(),
+            code: error.code(),
+            message: error.message(),
+            request,
+        });
+    }
+    error.response()
+}
+
+/// Routes a request that passed the CORS check. A handshake answer comes with the new
+/// session's id.
 async fn route<H, B, RB>(
     engine: &Engine<H>,
-    req: Request<B>,
-) -> Result<Response<EngineBody<RB>>, HttpError>
+    parts: &mut http::request::Parts,
+    body: B,
+) -> Result<(Response<EngineBody<RB>>, Option<Sid>), HttpError>
 where
     H: EngineHandler,
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let (mut parts, body) = req.into_parts();
     let query = Query::parse(parts.uri.query().unwrap_or("")).map_err(|name| {
         tracing::debug!(name, "query parameter given twice");
         HttpError::BadRequest
@@ -258,20 +312,20 @@ where
     if let Some(sid) = query.sid.as_deref() {
         let sid = Sid::parse(sid).map_err(|_| HttpError::SessionIdUnknown)?;
         let entry = engine.entry(sid).ok_or(HttpError::SessionIdUnknown)?;
-        return match transport {
+        let res = match transport {
             TransportKind::Polling => {
                 if entry.socket.transport() != TransportKind::Polling {
                     return Err(HttpError::BadRequest);
                 }
                 match parts.method {
-                    Method::GET => poll(entry).await,
-                    Method::POST => post(engine, entry, &parts, body).await,
+                    Method::GET => poll(engine, entry, parts).await,
+                    Method::POST => post(engine, entry, parts, body).await,
                     _ => Err(HttpError::MethodNotAllowed),
                 }
             }
             TransportKind::WebSocket => {
-                let res = upgrade_response(&parts)?;
-                let on_upgrade = take_upgrade(&mut parts)?;
+                let res = upgrade_response(parts)?;
+                let on_upgrade = take_upgrade(parts)?;
                 let cfg = engine.config().clone();
                 tokio::spawn(async move {
                     if let Some(ws) = ws::accept(on_upgrade, &cfg).await {
@@ -281,6 +335,7 @@ where
                 Ok(res)
             }
         };
+        return res.map(|res| (res, None));
     }
 
     // A handshake.
@@ -290,13 +345,7 @@ where
     if transport == TransportKind::WebSocket && !ws::is_upgrade_request(&parts.headers) {
         return Err(HttpError::BadRequest);
     }
-    let remote = parts.extensions.get::<RemoteAddr>().map(|r| r.0);
-    let handshake = Arc::new(Handshake::from_parts(
-        parts.method.clone(),
-        parts.uri.clone(),
-        parts.headers.clone(),
-        remote,
-    ));
+    let handshake = Arc::new(handshake_of(parts));
     if let Some(allow) = &cfg.allow_request {
         (allow.0)(handshake.clone())
             .await
@@ -314,18 +363,15 @@ where
             let open = engine
                 .open(sid, handshake, TransportKind::Polling, None)
                 .ok_or(HttpError::Unavailable)?;
-            let mut res = payload_response(open.unwrap_or_default());
-            set_cookie(engine, sid, res.headers_mut());
-            Ok(res)
+            Ok((payload_response(open.unwrap_or_default()), Some(sid)))
         }
         TransportKind::WebSocket => {
-            let mut res = upgrade_response(&parts)?;
-            let on_upgrade = take_upgrade(&mut parts)?;
+            let res = upgrade_response(parts)?;
+            let on_upgrade = take_upgrade(parts)?;
             if engine.session_count() >= cfg.max_sessions {
                 return Err(HttpError::Unavailable);
             }
             let sid = Engine::<H>::new_sid();
-            set_cookie(engine, sid, res.headers_mut());
             let engine = engine.clone();
             tokio::spawn(async move {
                 let cfg = engine.config().clone();
@@ -333,12 +379,35 @@ where
                     engine.open(sid, handshake, TransportKind::WebSocket, Some(ws));
                 }
             });
-            Ok(res)
+            Ok((res, Some(sid)))
         }
     }
 }
 
-async fn poll<RB>(entry: crate::engine::Entry) -> Result<Response<EngineBody<RB>>, HttpError> {
+/// The [`Handshake`] of a request: a copy of its parts, extensions included (without hyper's
+/// upgrade handle, which belongs to the connection, and the [`RemoteAddr`]).
+fn handshake_of(parts: &http::request::Parts) -> Handshake {
+    let remote = parts.extensions.get::<RemoteAddr>().map(|r| r.0);
+    let mut handshake = Handshake::from_parts(
+        parts.method.clone(),
+        parts.uri.clone(),
+        parts.headers.clone(),
+        remote,
+    );
+    handshake.version = parts.version;
+    handshake.extensions = parts.extensions.clone();
+    handshake.extensions.remove::<OnUpgrade>();
+    // Already in `remote_addr`; without it, a session behind `serve` and no layer keeps an
+    // empty map (no allocation).
+    handshake.extensions.remove::<RemoteAddr>();
+    handshake
+}
+
+async fn poll<H, RB>(
+    engine: &Engine<H>,
+    entry: crate::engine::Entry,
+    parts: &http::request::Parts,
+) -> Result<Response<EngineBody<RB>>, HttpError> {
     let (tx, rx) = oneshot::channel();
     entry
         .cmd
@@ -346,7 +415,41 @@ async fn poll<RB>(entry: crate::engine::Entry) -> Result<Response<EngineBody<RB>
         .await
         .map_err(|_| HttpError::SessionIdUnknown)?;
     let payload = rx.await.map_err(|_| HttpError::SessionIdUnknown)??;
-    Ok(payload_response(payload))
+    let coding = engine
+        .shared
+        .config
+        .http_compression
+        .as_ref()
+        .and_then(|c| Some((c, c.choose(payload.len(), &parts.headers)?)));
+    let Some((compression, coding)) = coding else {
+        return Ok(payload_response(payload));
+    };
+    let len = payload.len();
+    let chunks = payload.into_chunks();
+    let packed = if len < BLOCKING_THRESHOLD {
+        compression.compress(coding, &chunks)
+    } else {
+        let compression = compression.clone();
+        tokio::task::spawn_blocking(move || compression.compress(coding, &chunks))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    };
+    // Compressing into memory cannot fail short of a bug; the packets are gone from the
+    // session by now, so the session cannot go on without them.
+    let packed = packed.map_err(|e| {
+        tracing::error!("compressing a polling response failed: {e}");
+        entry
+            .socket
+            .close_with(ferrio_proto::engine::CloseReason::TransportError(
+                "compression failed",
+            ));
+        HttpError::BadRequest
+    })?;
+    let mut res = Response::new(EngineBody::full(packed));
+    set_payload_headers(res.headers_mut());
+    res.headers_mut()
+        .insert(header::CONTENT_ENCODING, coding.header_value());
+    Ok(res)
 }
 
 async fn post<H, B, RB>(
@@ -478,13 +581,16 @@ impl Drop for BusyGuard<'_> {
 
 fn payload_response<RB>(payload: Encoder) -> Response<EngineBody<RB>> {
     let mut res = Response::new(EngineBody::chunks(payload.into_chunks()));
-    let h = res.headers_mut();
+    set_payload_headers(res.headers_mut());
+    res
+}
+
+fn set_payload_headers(h: &mut HeaderMap) {
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=UTF-8"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
 }
 
 fn upgrade_response<RB>(
@@ -527,104 +633,6 @@ fn take_upgrade(parts: &mut http::request::Parts) -> Result<OnUpgrade, HttpError
         .ok_or(HttpError::BadRequest)
 }
 
-fn set_cookie<H>(engine: &Engine<H>, sid: Sid, headers: &mut HeaderMap) {
-    let Some(c) = &engine.shared.config.cookie else {
-        return;
-    };
-    let mut v = format!("{}={}; Path={}", c.name, sid, c.path);
-    if c.http_only {
-        v.push_str("; HttpOnly");
-    }
-    if !c.same_site.is_empty() {
-        v.push_str("; SameSite=");
-        v.push_str(&c.same_site);
-    }
-    if let Ok(v) = HeaderValue::from_str(&v) {
-        headers.insert(header::SET_COOKIE, v);
-    }
-}
-
-fn engine_any_origin<H>(engine: &Engine<H>) -> bool {
-    engine.shared.config.cors.origins == AllowedOrigins::Any
-}
-
-/// Checks the `Origin` header against the policy. `Ok(Some(v))` is the value of
-/// `Access-Control-Allow-Origin` to send.
-fn check_origin<H>(
-    engine: &Engine<H>,
-    headers: &HeaderMap,
-) -> Result<Option<HeaderValue>, HttpError> {
-    let cors = &engine.shared.config.cors;
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        if cors.allow_missing_origin {
-            return Ok(None);
-        }
-        return Err(HttpError::Forbidden("Forbidden".to_owned()));
-    };
-    let Ok(origin_str) = origin.to_str() else {
-        return Err(HttpError::BadRequest);
-    };
-    let allowed = match &cors.origins {
-        AllowedOrigins::Any => return Ok(Some(HeaderValue::from_static("*"))),
-        AllowedOrigins::SameOrigin => same_origin(origin_str, headers),
-        AllowedOrigins::List(list) => {
-            list.iter().any(|o| o.eq_ignore_ascii_case(origin_str))
-                || same_origin(origin_str, headers)
-        }
-    };
-    if allowed {
-        Ok(Some(origin.clone()))
-    } else {
-        tracing::debug!(origin = origin_str, "origin refused");
-        Err(HttpError::Forbidden("Forbidden".to_owned()))
-    }
-}
-
-/// Whether `Origin` (`scheme://host[:port]`) names the host the request was sent to.
-fn same_origin(origin: &str, headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
-        return false;
-    };
-    let Some((scheme, authority)) = origin.split_once("://") else {
-        return false;
-    };
-    let default_port = match scheme {
-        "http" | "ws" => "80",
-        "https" | "wss" => "443",
-        _ => return false,
-    };
-    let with_port = |a: &str| {
-        if a.rsplit_once(':')
-            .is_some_and(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
-            && !a.ends_with(']')
-        {
-            a.to_ascii_lowercase()
-        } else {
-            format!("{}:{default_port}", a.to_ascii_lowercase())
-        }
-    };
-    with_port(authority) == with_port(host)
-}
-
-fn preflight<RB>(headers: &HeaderMap) -> Response<EngineBody<RB>> {
-    let mut res = Response::new(EngineBody::empty());
-    *res.status_mut() = StatusCode::NO_CONTENT;
-    let h = res.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET,HEAD,PUT,PATCH,POST,DELETE"),
-    );
-    if let Some(req_headers) = headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
-        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, req_headers.clone());
-    }
-    h.insert(
-        header::VARY,
-        HeaderValue::from_static("Access-Control-Request-Headers"),
-    );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-    res
-}
-
 /// The query parameters the engine reads.
 #[derive(Default)]
 struct Query {
@@ -656,34 +664,6 @@ impl Query {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn host(h: &str) -> HeaderMap {
-        let mut m = HeaderMap::new();
-        m.insert(header::HOST, HeaderValue::from_str(h).unwrap());
-        m
-    }
-
-    #[test]
-    fn same_origin_matches_host_and_default_ports() {
-        assert!(same_origin(
-            "http://localhost:3000",
-            &host("localhost:3000")
-        ));
-        assert!(same_origin(
-            "http://LOCALHOST:3000",
-            &host("localhost:3000")
-        ));
-        assert!(same_origin("http://example.com", &host("example.com:80")));
-        assert!(same_origin("https://example.com", &host("example.com:443")));
-        assert!(!same_origin("https://example.com", &host("example.com:80")));
-        assert!(!same_origin("http://evil.com", &host("localhost:3000")));
-        assert!(!same_origin(
-            "http://localhost:3001",
-            &host("localhost:3000")
-        ));
-        assert!(!same_origin("null", &host("localhost:3000")));
-        assert!(same_origin("http://[::1]:3000", &host("[::1]:3000")));
-    }
 
     /// A body fed from a channel, one frame per message.
     struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use ferrio_proto::engine::{CloseReason, Frame, SendError, Sid, TransportKind};
 use futures_util::task::AtomicWaker;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
 use tokio::sync::mpsc;
 
 /// The HTTP request that opened a session (the first polling GET or the WebSocket upgrade).
@@ -26,6 +26,12 @@ pub struct Handshake {
     pub query: HashMap<String, String>,
     /// The peer address, when the server knows it.
     pub remote_addr: Option<SocketAddr>,
+    /// The HTTP version of the request.
+    pub version: Version,
+    /// The request's extensions, as the tower layers in front of the engine left them (an
+    /// authenticated user, a decoded session cookie...). Hyper's upgrade handle and the
+    /// [`crate::RemoteAddr`] (see `remote_addr`) are taken out.
+    pub extensions: Extensions,
 }
 
 impl Handshake {
@@ -50,6 +56,8 @@ impl Handshake {
             headers,
             query,
             remote_addr,
+            version: Version::default(),
+            extensions: Extensions::new(),
         }
     }
 }

@@ -8,7 +8,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use ferrio_engine::{
-    BoxError, CorsConfig, Engine, EngineConfig, NotFound, RequestBody, Transports,
+    BoxError, ConnectionError, ConnectionErrorHook, CookieConfig, CorsConfig, Engine, EngineConfig,
+    HeadersHook, HttpCompression, NotFound, RequestBody, Transports,
 };
 use ferrio_proto::socket::{DecodeLimits, Parser};
 use serde::Serialize;
@@ -322,6 +323,58 @@ impl SocketIoBuilder {
     /// CORS and `Origin` policy (same origin by default).
     pub fn cors(mut self, cors: CorsConfig) -> Self {
         self.config.engine.cors = cors;
+        self
+    }
+
+    /// The sticky-session cookie set on the handshake (Node's `cookie` option), for load
+    /// balancers that route by cookie. Default none.
+    ///
+    /// # Panics
+    ///
+    /// [`SocketIoBuilder::build`] panics when the cookie is invalid
+    /// ([`CookieConfig::validate`]).
+    pub fn cookie(mut self, cookie: CookieConfig) -> Self {
+        self.config.engine.cookie = Some(cookie);
+        self
+    }
+
+    /// Compression of polling responses (Node's `httpCompression`); `None` turns it off.
+    /// Default on (gzip, deflate or br above 1024 bytes).
+    pub fn http_compression(mut self, compression: Option<HttpCompression>) -> Self {
+        self.config.engine.http_compression = compression;
+        self
+    }
+
+    /// Adds headers to the handshake response: the first polling answer or the WebSocket
+    /// `101` (Node's `io.engine.on("initial_headers", (headers, req) => ..)`), e.g. a
+    /// `Set-Cookie`. Called with the response headers and the request; replaces an earlier
+    /// hook. It runs on the request's task: it must not block.
+    pub fn on_initial_headers(
+        mut self,
+        f: impl Fn(&mut http::HeaderMap, &http::request::Parts) + Send + Sync + 'static,
+    ) -> Self {
+        self.config.engine.initial_headers = Some(HeadersHook::new(f));
+        self
+    }
+
+    /// Adds headers to every response of a session, the handshake included (Node's
+    /// `io.engine.on("headers", ..)`). Replaces an earlier hook; must not block.
+    pub fn on_headers(
+        mut self,
+        f: impl Fn(&mut http::HeaderMap, &http::request::Parts) + Send + Sync + 'static,
+    ) -> Self {
+        self.config.engine.headers = Some(HeadersHook::new(f));
+        self
+    }
+
+    /// Called for every HTTP request the engine refuses, with Node's code and message and
+    /// the request (Node's `io.engine.on("connection_error", ..)`). Replaces an earlier
+    /// hook; must not block.
+    pub fn on_connection_error(
+        mut self,
+        f: impl Fn(&ConnectionError<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.config.engine.connection_error = Some(ConnectionErrorHook::new(f));
         self
     }
 

@@ -85,9 +85,11 @@ pub use conn::{Conn, IoHandler};
 /// The Engine.IO layer under the server: its settings, the tower service, and the types of the
 /// [`EngineHandler`] that [`IoHandler`] implements.
 pub use ferrio_engine::{
-    AllowFuture, AllowRequest, AllowedOrigins, BoxError, CloseReason, CookieConfig, CorsConfig,
-    EngineBody, EngineConfig, EngineHandler, EngineService, EngineSocket, Message as EngineMessage,
-    NotFound, Rejection as HandshakeRejection, RemoteAddr, RequestBody, ResponseFuture,
+    AllowFuture, AllowRequest, AllowedOrigins, BoxError, CloseReason, ConnectionError,
+    ConnectionErrorHook, CookieConfig, CookiePriority, CorsConfig, EngineBody, EngineConfig,
+    EngineHandler, EngineService, EngineSocket, HeadersHook, HttpCompression, InvalidCookie,
+    InvalidOriginPattern, Message as EngineMessage, NotFound, OriginPredicate, OriginRule,
+    Rejection as HandshakeRejection, RemoteAddr, RequestBody, ResponseFuture, SameSite,
     SendError as EngineSendError, SessionConfig, Sid, Transports, serve,
 };
 pub use ferrio_proto::socket::{Args, DecodeLimits, Encoded, Parser};
@@ -97,7 +99,7 @@ pub use ferrio_proto::value;
 pub use handler::{
     ConnectHandler, ConnectParts, Data, DisconnectDescription, DisconnectHandler, DisconnectParts,
     Event, Extension, FromConnectParts, FromDisconnectParts, FromMessageParts, HandlerOutput,
-    MessageHandler, MessageParts, Rejection, State, TryData,
+    HttpExtension, MaybeHttpExtension, MessageHandler, MessageParts, Rejection, State, TryData,
 };
 pub use io::{NamespaceBuilder, SocketIo, SocketIoBuilder, SocketIoConfig};
 pub use layer::{SocketIoFuture, SocketIoLayer, SocketIoService};

@@ -94,8 +94,9 @@ impl From<&CloseReason> for DisconnectReason {
     }
 }
 
-/// The handshake of a socket: the HTTP request that opened the connection and the auth
-/// payload of this namespace.
+/// The handshake of a socket: the HTTP request that opened the connection (method, URI,
+/// version, headers, extensions: Node's `socket.request`) and the auth payload of this
+/// namespace.
 #[derive(Debug, Clone)]
 pub struct Handshake {
     engine: Arc<ferrio_engine::Handshake>,
@@ -127,6 +128,23 @@ impl Handshake {
     /// The request URI.
     pub fn url(&self) -> &http::Uri {
         &self.engine.uri
+    }
+
+    /// The request method (`GET`).
+    pub fn method(&self) -> &http::Method {
+        &self.engine.method
+    }
+
+    /// The HTTP version of the request.
+    pub fn version(&self) -> http::Version {
+        self.engine.version
+    }
+
+    /// The extensions of the request, as the tower layers in front of the server left them
+    /// (Node's `socket.request`, with what its middlewares attached): read them here or with
+    /// the [`crate::HttpExtension`] extractor. The peer address is [`Handshake::address`].
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.engine.extensions
     }
 
     /// When the socket connected.

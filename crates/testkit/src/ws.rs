@@ -33,6 +33,17 @@ pub async fn connect_with(
     path_and_query: &str,
     headers: &[(&str, &str)],
 ) -> Result<Ws, tungstenite::Error> {
+    connect_with_response(addr, path_and_query, headers)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+/// As [`connect_with`], with the headers of the server's `101` answer.
+pub async fn connect_with_response(
+    addr: SocketAddr,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+) -> Result<(Ws, http::HeaderMap), tungstenite::Error> {
     let stream = TcpStream::connect(addr).await.expect("connect");
     // Small frames sent back to back must not wait for the peer's delayed ACK (Nagle).
     stream.set_nodelay(true).expect("TCP_NODELAY");
@@ -45,7 +56,9 @@ pub async fn connect_with(
             v.parse().expect("header value"),
         );
     }
-    client_async(req, stream).await.map(|(ws, _)| ws)
+    client_async(req, stream)
+        .await
+        .map(|(ws, res)| (ws, res.headers().clone()))
 }
 
 /// Opens a WebSocket to `path_and_query`.

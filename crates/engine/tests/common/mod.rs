@@ -211,3 +211,16 @@ pub fn open_sid(open: &str) -> Sid {
     let end = start + json[start..].find('"').unwrap();
     Sid::parse(&json[start..end]).unwrap()
 }
+
+/// A handler that does nothing.
+pub struct NoHandler;
+
+impl EngineHandler for NoHandler {
+    type Session = ();
+
+    fn on_connect(&self, _: &EngineSocket) {}
+
+    fn on_message(&self, _: &mut (), _: &EngineSocket, _: Message) {}
+
+    fn on_disconnect(&self, _: (), _: &EngineSocket, _: CloseReason) {}
+}

@@ -36,6 +36,29 @@ pub struct State<T>(pub T);
 #[derive(Debug, Clone)]
 pub struct Extension<T>(pub T);
 
+/// A clone of an extension of the HTTP request that opened the connection, as a tower layer
+/// in front of the server put it there (an authenticated user, a decoded session cookie):
+/// what Node's `socket.request` carries. Missing, it rejects the handler (logged; an awaited
+/// ack is answered with an error). See [`crate::Handshake::extensions`].
+///
+/// ```
+/// use ferrio::{HttpExtension, SocketIo, SocketRef};
+///
+/// #[derive(Clone)]
+/// struct User(String);
+///
+/// let (_layer, io) = SocketIo::builder().build_layer();
+/// io.ns("/", async |socket: SocketRef, HttpExtension(user): HttpExtension<User>| {
+///     socket.emit("welcome", &user.0).ok();
+/// });
+/// ```
+#[derive(Debug, Clone)]
+pub struct HttpExtension<T>(pub T);
+
+/// As [`HttpExtension`], but `None` when the request had no such extension.
+#[derive(Debug, Clone)]
+pub struct MaybeHttpExtension<T>(pub Option<T>);
+
 fn args<T: DeserializeOwned>(parts: &MessageParts) -> Result<T, Rejection> {
     parts
         .args
@@ -170,6 +193,57 @@ impl<T: Clone + Send + Sync + 'static> FromMessageParts for Extension<T> {
 impl<T: Clone + Send + Sync + 'static> FromDisconnectParts for Extension<T> {
     fn from_disconnect_parts(socket: &SocketRef, _: &DisconnectParts) -> Result<Self, Rejection> {
         extension(socket)
+    }
+}
+
+fn http_extension<T: Clone + Send + Sync + 'static>(socket: &SocketRef) -> Option<T> {
+    socket.handshake().extensions().get::<T>().cloned()
+}
+
+fn required_http_extension<T: Clone + Send + Sync + 'static>(
+    socket: &SocketRef,
+) -> Result<HttpExtension<T>, Rejection> {
+    http_extension(socket).map(HttpExtension).ok_or_else(|| {
+        Rejection(format!(
+            "no HTTP request extension of type {}",
+            std::any::type_name::<T>()
+        ))
+    })
+}
+
+impl<T: Clone + Send + Sync + 'static> FromConnectParts for HttpExtension<T> {
+    fn from_connect_parts(socket: &SocketRef, _: &ConnectParts) -> Result<Self, Rejection> {
+        required_http_extension(socket)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromMessageParts for HttpExtension<T> {
+    fn from_message_parts(socket: &SocketRef, _: &mut MessageParts) -> Result<Self, Rejection> {
+        required_http_extension(socket)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromDisconnectParts for HttpExtension<T> {
+    fn from_disconnect_parts(socket: &SocketRef, _: &DisconnectParts) -> Result<Self, Rejection> {
+        required_http_extension(socket)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromConnectParts for MaybeHttpExtension<T> {
+    fn from_connect_parts(socket: &SocketRef, _: &ConnectParts) -> Result<Self, Rejection> {
+        Ok(MaybeHttpExtension(http_extension(socket)))
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromMessageParts for MaybeHttpExtension<T> {
+    fn from_message_parts(socket: &SocketRef, _: &mut MessageParts) -> Result<Self, Rejection> {
+        Ok(MaybeHttpExtension(http_extension(socket)))
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromDisconnectParts for MaybeHttpExtension<T> {
+    fn from_disconnect_parts(socket: &SocketRef, _: &DisconnectParts) -> Result<Self, Rejection> {
+        Ok(MaybeHttpExtension(http_extension(socket)))
     }
 }
 

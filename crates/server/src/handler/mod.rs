@@ -1,11 +1,13 @@
 //! Handlers in the axum style: async closures whose arguments are extractors.
 //!
 //! - connection handlers (`io.ns(path, handler)`): [`FromConnectParts`] extractors such as
-//!   [`SocketRef`], [`Data`] (the auth payload), [`TryData`], [`State`];
+//!   [`SocketRef`], [`Data`] (the auth payload), [`TryData`], [`State`], [`HttpExtension`];
 //! - event handlers (`socket.on(event, handler)`): [`FromMessageParts`] extractors such as
-//!   [`SocketRef`], [`Data`], [`TryData`], [`AckSender`], [`Event`], [`State`];
+//!   [`SocketRef`], [`Data`], [`TryData`], [`AckSender`], [`Event`], [`State`],
+//!   [`HttpExtension`];
 //! - disconnect handlers (`socket.on_disconnect(handler)`): [`SocketRef`],
-//!   [`DisconnectReason`], [`DisconnectDescription`], [`State`], [`Extension`].
+//!   [`DisconnectReason`], [`DisconnectDescription`], [`State`], [`Extension`],
+//!   [`HttpExtension`].
 //!
 //! An event handler may return `Result<T, E>` (`T: Serialize`, `E: Display`) to answer the
 //! client's acknowledgement; returning `()` answers nothing.
@@ -26,7 +28,10 @@ use std::pin::Pin;
 use ferrio_proto::socket::Args;
 use serde::Serialize;
 
-pub use extract::{Data, DisconnectDescription, Event, Extension, State, TryData};
+pub use extract::{
+    Data, DisconnectDescription, Event, Extension, HttpExtension, MaybeHttpExtension, State,
+    TryData,
+};
 
 use crate::ack::AckSender;
 use crate::socket::{DisconnectReason, SocketRef};
