@@ -11,6 +11,10 @@
 import { io } from "socket.io-client";
 import { Fetch, NodeWebSocket, NodeXHR } from "engine.io-client";
 
+// SIO_PARSER=msgpack: the socket.io-msgpack-parser format (the server must use it too).
+const parser =
+  process.env.SIO_PARSER === "msgpack" ? (await import("socket.io-msgpack-parser")).default : undefined;
+
 const [baseUrl, mode, scenario, rawArg] = process.argv.slice(2);
 const arg = rawArg ? JSON.parse(rawArg) : {};
 
@@ -67,6 +71,7 @@ function connect(extra = {}, polling) {
     upgrade: mode === "upgrade",
     reconnection: false,
     forceNew: true,
+    ...(parser ? { parser } : {}),
     ...extra,
   });
 }

@@ -195,8 +195,7 @@ impl BroadcastOperator {
         let id = self.ns.next_ack_id();
         let parser = self.ns.parser();
         let encoded = parser.encode_event(&self.ns.name, Some(id), event, data)?;
-        let packet =
-            BroadcastPacket::from_encoded(&self.ns.name, parser, event, Some(id), encoded);
+        let packet = BroadcastPacket::from_encoded(&self.ns.name, parser, event, Some(id), encoded);
         let mut opts = self.opts.clone();
         opts.flags.timeout = Some(timeout);
         let (sink, stream) = ack_channel(timeout);

@@ -768,7 +768,10 @@ impl Socket {
         if !self.connected() {
             return Err(SendError::Closed);
         }
-        let mut encoded = self.ns.parser().encode_event(&self.ns.name, None, event, data)?;
+        let mut encoded = self
+            .ns
+            .parser()
+            .encode_event(&self.ns.name, None, event, data)?;
         if !volatile && let Some(store) = &self.ns.recovery {
             let opts = BroadcastOptions {
                 rooms: vec![Room::Owned(self.id.to_string())],
@@ -820,7 +823,11 @@ impl Socket {
             return AckFuture::failed(AckError::Send(SendError::Closed));
         }
         let id = self.ns.next_ack_id();
-        let encoded = match self.ns.parser().encode_event(&self.ns.name, Some(id), event, data) {
+        let encoded = match self
+            .ns
+            .parser()
+            .encode_event(&self.ns.name, Some(id), event, data)
+        {
             Ok(e) => e,
             Err(e) => return AckFuture::failed(AckError::Send(e.into())),
         };

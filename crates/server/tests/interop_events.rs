@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{
-    Client, Probe, SeqLog, Server, bin, builder, builder_with, check_ordering, for_each_mode, for_each_mode_json,
-    ordering_handlers,
+    Client, Probe, SeqLog, Server, bin, builder, builder_with, check_ordering, for_each_mode,
+    for_each_mode_json, ordering_handlers,
 };
 use ferrio::{
     AckError, AckSender, Args, Data, Event, MessageParts, SocketIoConfig, SocketRef, State,

@@ -23,10 +23,15 @@ use serde_json::{Value, json};
 
 /// `node interop/sio/http.mjs <url> <mode> <scenario> <arg>`: waits for its `ok` summary.
 async fn run(url: &str, mode: Mode, scenario: &str, arg: Value) -> Value {
-    let label = format!("{scenario} over {}", mode.arg());
-    let mut node = NodeProcess::spawn(
+    let label = format!(
+        "{scenario} over {} ({})",
+        mode.arg(),
+        common::parser_env().1
+    );
+    let mut node = NodeProcess::spawn_with_env(
         "sio/http.mjs",
         &[url, mode.arg(), scenario, &arg.to_string()],
+        &[common::parser_env()],
     );
     let mut seen = Vec::new();
     let wait = async {

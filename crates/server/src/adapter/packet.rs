@@ -253,8 +253,8 @@ mod tests {
                 Value::Binary(Bytes::from_static(&[1]))
             ]
         );
-        let q = BroadcastPacket::from_data("/", Parser::Default, p.data().unwrap().to_vec())
-            .unwrap();
+        let q =
+            BroadcastPacket::from_data("/", Parser::Default, p.data().unwrap().to_vec()).unwrap();
         assert_eq!(q.encoded(), &e);
         assert_eq!(
             q.encode_with_ack(5).unwrap().text,
@@ -277,16 +277,11 @@ mod tests {
         );
         assert!(BroadcastPacket::from_data("/", Parser::Default, vec![]).is_err());
         // The msgpack format: one binary message, read back to the same data.
-        let m = BroadcastPacket::from_data("/", Parser::MsgPack, p.data().unwrap().to_vec())
-            .unwrap();
+        let m =
+            BroadcastPacket::from_data("/", Parser::MsgPack, p.data().unwrap().to_vec()).unwrap();
         assert!(m.encoded().text.is_empty());
-        let back = BroadcastPacket::from_encoded(
-            "/",
-            Parser::MsgPack,
-            "chat",
-            None,
-            m.encoded().clone(),
-        );
+        let back =
+            BroadcastPacket::from_encoded("/", Parser::MsgPack, "chat", None, m.encoded().clone());
         assert_eq!(back.data().unwrap(), p.data().unwrap());
     }
 

@@ -274,7 +274,11 @@ impl Sharded {
                 else {
                     return core.malformed("broadcast without packet data");
                 };
-                let packet = match BroadcastPacket::from_data(core.local.name(), core.local.parser(), items.to_vec()) {
+                let packet = match BroadcastPacket::from_data(
+                    core.local.name(),
+                    core.local.parser(),
+                    items.to_vec(),
+                ) {
                     Ok(p) => p,
                     Err(e) => return core.malformed(&e.to_string()),
                 };

@@ -63,6 +63,17 @@ pub fn parser() -> Parser {
     PARSER.try_with(|p| *p).unwrap_or_default()
 }
 
+/// The environment that makes a script under `interop/sio` use the current run's packet
+/// format: `SIO_PARSER=msgpack` or `SIO_PARSER=default`.
+pub fn parser_env() -> (&'static str, &'static str) {
+    let name = if parser() == Parser::MsgPack {
+        "msgpack"
+    } else {
+        "default"
+    };
+    ("SIO_PARSER", name)
+}
+
 /// Runs `f` for the three modes and both packet formats (the default parser and
 /// socket.io-msgpack-parser) at once, each with its own server; every run goes to the end,
 /// then the failures are reported together, each with its mode and format.
@@ -257,10 +268,7 @@ impl Client {
         let node = NodeProcess::spawn_with_env(
             "sio/client.mjs",
             &[url, mode.arg(), scenario, &arg],
-            &[(
-                "SIO_PARSER",
-                if p == Parser::MsgPack { "msgpack" } else { "default" },
-            )],
+            &[parser_env()],
         );
         Client {
             node,
