@@ -10,6 +10,7 @@
 //                 certificates signed by ca are required
 //   cookie        the engine.io `cookie` option (the `io` cookie on the handshake)
 //   tracePackets  print every Engine.IO packet received (debugging)
+//   parser        "msgpack": the server uses socket.io-msgpack-parser (default: socket.io-parser)
 //
 // Prints, one per line, what the tests wait for:
 //   listening <port>
@@ -37,6 +38,7 @@
 import { createServer } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import { Server } from "socket.io";
+import msgpackParser from "socket.io-msgpack-parser";
 
 const opts = JSON.parse(process.argv[2] ?? "{}");
 const print = (line) => process.stdout.write(line + "\n");
@@ -63,6 +65,7 @@ const io = new Server(httpServer, {
   transports: opts.transports ?? ["polling", "websocket"],
   connectionStateRecovery: opts.recovery ? { maxDisconnectionDuration: 60000 } : undefined,
   cookie: opts.cookie ?? false,
+  ...(opts.parser === "msgpack" ? { parser: msgpackParser } : {}),
 });
 
 io.engine.on("headers", (_headers, req) => {

@@ -124,6 +124,7 @@ impl Client {
                 .or_insert_with(|| {
                     Arc::new(Shared {
                         nsp: nsp.clone(),
+                        parser: self.config.parser,
                         listeners: RwLock::new(Listeners::default()),
                         status: Mutex::new(Status::default()),
                         auth: Mutex::new(None),
@@ -132,6 +133,7 @@ impl Client {
                 .clone(),
             Err(_) => Arc::new(Shared {
                 nsp: nsp.clone(),
+                parser: self.config.parser,
                 listeners: RwLock::new(Listeners::default()),
                 status: Mutex::new(Status::default()),
                 auth: Mutex::new(None),

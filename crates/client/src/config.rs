@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferrio_proto::socket::Parser;
 use futures_util::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use serde_json::Value;
@@ -91,6 +92,7 @@ pub(crate) struct Config {
     pub(crate) max_message_size: usize,
     pub(crate) max_attachments: usize,
     pub(crate) jitter_seed: Option<u64>,
+    pub(crate) parser: Parser,
 }
 
 /// Builds a [`Client`]. Create it with [`Client::builder`].
@@ -142,9 +144,18 @@ impl ClientBuilder {
                 max_message_size: 16 * 1024 * 1024,
                 max_attachments: 10,
                 jitter_seed: None,
+                parser: Parser::Default,
             },
             error: None,
         }
+    }
+
+    /// The packet format (Node's `parser` option): [`Parser::Default`] (`socket.io-parser`),
+    /// or [`Parser::MsgPack`] for a server that uses `socket.io-msgpack-parser`. Both sides
+    /// must use the same one. Default [`Parser::Default`].
+    pub fn parser(mut self, parser: Parser) -> Self {
+        self.config.parser = parser;
+        self
     }
 
     /// The Engine.IO endpoint path. Default `/socket.io/`.

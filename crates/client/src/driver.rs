@@ -20,10 +20,8 @@ use tokio::time::Sleep;
 use ferrio_proto::engine::client::{
     ClientCloseReason, ClientEvent, ClientSession, ClientSessionConfig,
 };
-use ferrio_proto::engine::{Frame, Message, TransportKind};
-use ferrio_proto::socket::{
-    Args, DecodeLimits, Decoder, Encoded, encode_connect, encode_connect_empty, encode_disconnect,
-};
+use ferrio_proto::engine::{Message, TransportKind};
+use ferrio_proto::socket::{Args, DecodeLimits, Decoder, Encoded};
 
 use crate::backoff::reconnect_delay;
 use crate::config::{Auth, Config, Transport};
@@ -312,10 +310,11 @@ impl Driver {
                 }
             }
             Control::SendBuffer { nsp, reply } => {
+                let parser = self.config.parser;
                 let events = self.sockets.get(&nsp).map_or_else(Vec::new, |n| {
                     n.send_buffer
                         .iter()
-                        .filter_map(|(p, _)| outgoing(p))
+                        .filter_map(|(p, _)| outgoing(p, parser))
                         .collect()
                 });
                 let _ = reply.send(events);
@@ -425,7 +424,7 @@ impl Driver {
         n.fail_sent_acks();
         n.sync();
         if was_connected {
-            let packet = encode_disconnect(nsp);
+            let packet = self.config.parser.encode_disconnect(nsp);
             self.send_packet(&packet);
             self.notify_disconnect(nsp, DisconnectReason::IoClientDisconnect, None);
         }
@@ -505,7 +504,7 @@ impl Driver {
                 }
             }
             let ack_id = n.take_ack_id();
-            packet = with_ack_id(&packet, &nsp, ack_id);
+            packet = with_ack_id(&packet, &nsp, ack_id, n.shared.parser);
             n.acks.insert(ack_id, a.tx);
             if let Some(t) = a.timeout.or(default_timeout) {
                 self.ack_deadlines
@@ -541,7 +540,7 @@ impl Driver {
         }
         head.tries += 1;
         head.pending = Some((id, head.timeout.map(|t| now + t)));
-        let packet = with_ack_id(&head.packet, nsp, id);
+        let packet = with_ack_id(&head.packet, nsp, id, self.config.parser);
         n.take_ack_id();
         self.send_event(nsp, &packet);
     }
@@ -618,11 +617,14 @@ impl Driver {
             sid: None,
             link,
             probe: Probe::None,
-            decoder: Decoder::new({
-                let mut l = DecodeLimits::default();
-                l.max_attachments = self.config.max_attachments;
-                l
-            }),
+            decoder: Decoder::with_parser(
+                {
+                    let mut l = DecodeLimits::default();
+                    l.max_attachments = self.config.max_attachments;
+                    l
+                },
+                self.config.parser,
+            ),
             details: None,
             pings_seen: 0,
         });
@@ -666,6 +668,7 @@ impl Driver {
         let Some(n) = self.sockets.get(nsp) else {
             return;
         };
+        let parser = self.config.parser;
         let packet = match (&n.pid, auth) {
             (Some(pid), auth) => {
                 let mut obj = match auth {
@@ -676,10 +679,9 @@ impl Driver {
                 if let Some(o) = &n.last_offset {
                     obj.insert("offset".into(), Value::String(o.clone()));
                 }
-                encode_connect(nsp, &obj)
+                parser.encode_connect(nsp, Some(&Value::Object(obj)))
             }
-            (None, Some(v)) => encode_connect(nsp, &v),
-            (None, None) => encode_connect_empty(nsp),
+            (None, auth) => parser.encode_connect(nsp, auth.as_ref()),
         };
         self.send_packet(&packet);
     }
@@ -689,7 +691,7 @@ impl Driver {
         if let Some(n) = self.sockets.get(nsp)
             && let Ok(l) = n.shared.listeners.read()
             && !l.any_outgoing.is_empty()
-            && let Some(event) = outgoing(packet)
+            && let Some(event) = outgoing(packet, self.config.parser)
         {
             for h in &l.any_outgoing {
                 tokio::spawn((h.handler)(event.clone()));
@@ -703,9 +705,7 @@ impl Driver {
         let Some(c) = &mut self.conn else {
             return;
         };
-        let frames = std::iter::once(Frame::Text(packet.text.clone()))
-            .chain(packet.attachments.iter().cloned().map(Frame::Binary));
-        for f in frames {
+        for f in packet.frames() {
             if let Err(e) = c.session.send(f) {
                 tracing::warn!(error = %e, "packet dropped");
                 return;

@@ -83,7 +83,7 @@ pub use error::{
     EmitError,
 };
 pub use events::{ManagerEvent, ManagerEventStream, PacketInfo, PacketKind};
-pub use ferrio_proto::socket::{Args, ArgsError};
+pub use ferrio_proto::socket::{Args, ArgsError, Parser};
 pub use socket::{
     AckResponse, AckSender, ConnectInfo, EmitWithAck, Emitter, Event, EventStream, ListenerId,
     OutgoingEvent, Socket, SocketEvent,

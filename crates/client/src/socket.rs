@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
 
-use ferrio_proto::socket::{Args, ArgsError, Encoded, RESERVED_EVENTS, encode_ack, encode_event};
+use ferrio_proto::socket::{Args, ArgsError, Encoded, Parser, RESERVED_EVENTS};
 
 use crate::bounded;
 use crate::config::Auth;
@@ -126,15 +126,17 @@ impl OutgoingEvent {
 pub struct AckSender {
     nsp: Arc<str>,
     id: u64,
+    parser: Parser,
     sent: Arc<AtomicBool>,
     cmd: mpsc::Sender<Command>,
 }
 
 impl AckSender {
-    pub(crate) fn new(nsp: Arc<str>, id: u64, cmd: mpsc::Sender<Command>) -> Self {
+    pub(crate) fn new(nsp: Arc<str>, id: u64, parser: Parser, cmd: mpsc::Sender<Command>) -> Self {
         AckSender {
             nsp,
             id,
+            parser,
             sent: Arc::default(),
             cmd,
         }
@@ -143,7 +145,7 @@ impl AckSender {
     /// Sends the ack with `data` (a tuple is several arguments, `()` none). Later calls on
     /// this sender or its clones do nothing. Dropped if the socket is disconnected by then.
     pub async fn send<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), EmitError> {
-        let packet = encode_ack(&self.nsp, self.id, data)?;
+        let packet = self.parser.encode_ack(&self.nsp, self.id, data)?;
         if self.sent.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
@@ -243,6 +245,8 @@ pub(crate) struct Listeners {
 /// What the connection's task shares with the handles of one socket.
 pub(crate) struct Shared {
     pub(crate) nsp: Arc<str>,
+    /// The packet format of the connection.
+    pub(crate) parser: Parser,
     pub(crate) listeners: RwLock<Listeners>,
     pub(crate) status: Mutex<Status>,
     pub(crate) auth: Mutex<Option<Auth>>,
@@ -655,7 +659,8 @@ impl<'a> Emitter<'a> {
     /// Emits `event` with `data`; see [`Socket::emit`].
     pub async fn emit<T: Serialize + ?Sized>(self, event: &str, data: &T) -> Result<(), EmitError> {
         check_event(event)?;
-        let packet = encode_event(&self.socket.shared.nsp, None, event, data)?;
+        let shared = &self.socket.shared;
+        let packet = shared.parser.encode_event(&shared.nsp, None, event, data)?;
         let (tx, rx) = oneshot::channel();
         self.socket
             .command(Command::Emit {
@@ -678,8 +683,10 @@ impl<'a> Emitter<'a> {
     pub fn emit_with_ack<T: Serialize + ?Sized>(self, event: &str, data: &T) -> EmitWithAck<'a> {
         EmitWithAck {
             socket: self.socket,
-            packet: check_event(event)
-                .and_then(|()| Ok(encode_event(&self.socket.shared.nsp, None, event, data)?)),
+            packet: check_event(event).and_then(|()| {
+                let shared = &self.socket.shared;
+                Ok(shared.parser.encode_event(&shared.nsp, None, event, data)?)
+            }),
             timeout: self.timeout,
             volatile: self.volatile,
         }

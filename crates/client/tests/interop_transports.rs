@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferrio_client::SocketEvent;
+use ferrio_client::{Parser, SocketEvent, Transport};
 use serde_json::{Value, json};
 
 use common::{CHOICES, Peer, TestServer, connected, event, next};
@@ -16,10 +16,31 @@ common::each_server! {
     emit_on_and_acks_over_each_transport;
 }
 
+/// Every transport choice, with each packet format (`socket.io-parser` and
+/// `socket.io-msgpack-parser` on both sides).
 async fn emit_on_and_acks_over_each_transport(peer: Peer) {
-    for (name, transports) in CHOICES {
-        let mut server = TestServer::start(peer, serde_json::json!({"tracePackets": true})).await;
-        let client = server.client().transports(transports).build().unwrap();
+    for parser in [Parser::Default, Parser::MsgPack] {
+        for (name, transports) in CHOICES {
+            let name = format!("{name} ({parser:?})");
+            emit_on_and_acks(peer, &name, transports, parser).await;
+        }
+    }
+}
+
+async fn emit_on_and_acks(peer: Peer, name: &str, transports: &[Transport], parser: Parser) {
+    {
+        let options = if parser == Parser::MsgPack {
+            json!({"tracePackets": true, "parser": "msgpack"})
+        } else {
+            json!({"tracePackets": true})
+        };
+        let mut server = TestServer::start(peer, options).await;
+        let client = server
+            .client()
+            .transports(transports)
+            .parser(parser)
+            .build()
+            .unwrap();
         let socket = client.socket("/");
         let mut events = socket.events();
         socket.connect().await.unwrap();
@@ -27,7 +48,7 @@ async fn emit_on_and_acks_over_each_transport(peer: Peer) {
         assert_eq!(socket.id().as_deref(), Some(id.as_str()), "{name}");
         assert!(socket.connected());
         let line = server.line("connect / ").await;
-        let expected_first = if name == "websocket" {
+        let expected_first = if transports == [Transport::WebSocket] {
             "websocket"
         } else {
             "polling"
@@ -36,7 +57,7 @@ async fn emit_on_and_acks_over_each_transport(peer: Peer) {
             line.starts_with(&format!("{id} {expected_first} ")),
             "{name}: {line}"
         );
-        if name == "upgrade" {
+        if transports.len() == 2 {
             assert_eq!(server.line("upgrade / ").await, "websocket");
         }
         // The server's welcome, then an echo.

@@ -55,7 +55,6 @@ pub struct ClientBundle {
     inner: Arc<Inner>,
 }
 
-#[derive(Clone)]
 struct Inner {
     dir: PathBuf,
     version: Option<String>,
@@ -128,19 +127,6 @@ impl ClientBundle {
     /// The folder the files were read from.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
-    }
-
-    /// The files for a server of `parser`'s format: the `socket.io.msgpack.*` bundles only
-    /// with the msgpack parser (with the default one they could not talk to it).
-    pub fn for_parser(&self, parser: ferrio_proto::socket::Parser) -> ClientBundle {
-        if !parser.is_text() {
-            return self.clone();
-        }
-        let mut inner = (*self.inner).clone();
-        inner.files.retain(|name, _| !name.contains(".msgpack."));
-        ClientBundle {
-            inner: Arc::new(inner),
-        }
     }
 
     /// The names of the files served, sorted.

@@ -461,10 +461,7 @@ impl SocketIo {
         let config = &self.inner.shared.config;
         SocketIoLayer::new(
             self.engine.layer(),
-            config
-                .serve_client
-                .as_ref()
-                .map(|b| b.for_parser(config.parser)),
+            config.serve_client.clone(),
             &config.engine.path,
         )
     }

@@ -125,7 +125,9 @@ impl Driver {
                     n.last_offset = Some(offset);
                 }
                 let ack = match (id, self.cmd_tx.upgrade()) {
-                    (Some(id), Some(tx)) => Some(AckSender::new(nsp.clone(), id, tx)),
+                    (Some(id), Some(tx)) => {
+                        Some(AckSender::new(nsp.clone(), id, n.shared.parser, tx))
+                    }
                     _ => None,
                 };
                 self.dispatch(&nsp, Event::new(name, args, ack));

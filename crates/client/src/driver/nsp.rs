@@ -9,7 +9,7 @@ use bytes::{BufMut, BytesMut};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use ferrio_proto::socket::{Args, DecodeLimits, Decoder, Encoded, Packet, PacketData};
+use ferrio_proto::socket::{Args, Encoded, Packet, PacketData, Parser, msgpack};
 
 use crate::error::{AckError, DisconnectDetails};
 use crate::socket::{OutgoingEvent, Shared, Status};
@@ -109,7 +109,10 @@ impl Nsp {
 }
 
 /// The packet with `id` written as its ack id (after the namespace, before the JSON).
-pub(super) fn with_ack_id(packet: &Encoded, nsp: &str, id: u64) -> Encoded {
+pub(super) fn with_ack_id(packet: &Encoded, nsp: &str, id: u64, parser: Parser) -> Encoded {
+    if !parser.is_text() {
+        return msgpack::with_id(packet, id);
+    }
     let text = &packet.text;
     let mut at = 2;
     if !packet.attachments.is_empty() {
@@ -131,17 +134,8 @@ pub(super) fn with_ack_id(packet: &Encoded, nsp: &str, id: u64) -> Encoded {
 }
 
 /// An event packet we encoded, read back for outgoing listeners and the offline buffer.
-pub(super) fn outgoing(packet: &Encoded) -> Option<OutgoingEvent> {
-    let mut limits = DecodeLimits::default();
-    limits.max_attachments = packet.attachments.len();
-    let mut decoder = Decoder::new(limits);
-    // The text starts with the Engine.IO message type (`4`).
-    let text = packet.text.get(1..).map(|_| packet.text.slice(1..))?;
-    let mut decoded = decoder.handle_text(text).ok()?;
-    for b in &packet.attachments {
-        decoded = decoder.handle_binary(b.clone()).ok()?;
-    }
-    match decoded?.data {
+pub(super) fn outgoing(packet: &Encoded, parser: Parser) -> Option<OutgoingEvent> {
+    match packet.decode(parser)?.data {
         PacketData::Event { name, args, id } => Some(OutgoingEvent::new(name, args, id.is_some())),
         _ => None,
     }
@@ -179,10 +173,10 @@ mod tests {
             for id in [0u64, 7, 123_456] {
                 let plain = encode_event(nsp, None, "ev", &("x", 1)).unwrap();
                 let expected = encode_event(nsp, Some(id), "ev", &("x", 1)).unwrap();
-                assert_eq!(with_ack_id(&plain, nsp, id), expected);
+                assert_eq!(with_ack_id(&plain, nsp, id, Parser::Default), expected);
                 let plain = encode_event(nsp, None, "ev", &(bin.clone(), "y")).unwrap();
                 let expected = encode_event(nsp, Some(id), "ev", &(bin.clone(), "y")).unwrap();
-                assert_eq!(with_ack_id(&plain, nsp, id), expected);
+                assert_eq!(with_ack_id(&plain, nsp, id, Parser::Default), expected);
             }
         }
     }
@@ -191,11 +185,18 @@ mod tests {
     fn outgoing_events_read_back_name_args_and_ack() {
         let bin = Bytes::from_static(&[1, 2]);
         let plain = encode_event("/a", None, "ev", &("x", bin.clone())).unwrap();
-        let ev = outgoing(&plain).unwrap();
+        let ev = outgoing(&plain, Parser::Default).unwrap();
         assert_eq!(ev.name(), "ev");
         assert_eq!(ev.data::<(String, Bytes)>().unwrap(), ("x".to_owned(), bin));
         assert!(!ev.wants_ack());
-        assert!(outgoing(&with_ack_id(&plain, "/a", 3)).unwrap().wants_ack());
+        assert!(
+            outgoing(
+                &with_ack_id(&plain, "/a", 3, Parser::Default),
+                Parser::Default
+            )
+            .unwrap()
+            .wants_ack()
+        );
     }
 
     #[test]

@@ -134,6 +134,9 @@ fn build(options: &Value, out: Out) -> SocketIo {
     if options["recovery"].as_bool() == Some(true) {
         builder = builder.connection_state_recovery(RecoveryConfig::default());
     }
+    if options["parser"] == "msgpack" {
+        builder = builder.parser(ferrio::Parser::MsgPack);
+    }
     let io = builder.build();
     io.ns("/private", on_connection)
         .with(async |socket: SocketRef| {

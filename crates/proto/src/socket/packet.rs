@@ -626,8 +626,10 @@ impl Encoded {
 
     /// Reads the packet back (e.g. an emitted event's arguments for an outgoing listener).
     pub fn decode(&self, parser: super::Parser) -> Option<Packet> {
-        let mut limits = DecodeLimits::default();
-        limits.max_attachments = self.attachments.len();
+        let limits = DecodeLimits {
+            max_attachments: self.attachments.len(),
+            ..Default::default()
+        };
         let mut decoder = Decoder::with_parser(limits, parser);
         let mut packet = None;
         if parser.is_text() {
