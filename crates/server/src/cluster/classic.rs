@@ -522,14 +522,10 @@ impl Adapter for ClassicAdapter {
                 .flags
                 .timeout
                 .unwrap_or(me.core.config.requests_timeout);
-            result = me
-                .core
-                .publish(me.ch.request.clone(), msgpack::encode(&request));
-            if result.is_ok() {
-                me.core.track_acks(id, acks.clone(), timeout);
-            } else {
-                acks.expect_servers(1);
-            }
+            let payload = msgpack::encode(&request);
+            result = me.core.publish_acked(id, acks.clone(), timeout, || {
+                me.core.publish(me.ch.request.clone(), payload)
+            });
         }
         let sids = me
             .core

@@ -255,8 +255,29 @@ impl Core {
 
     /// Keeps the sink of a broadcast with acks until `timeout`, and tells it how many servers
     /// there are.
-    pub(crate) fn track_acks(self: &Arc<Self>, id: String, sink: AckSink, timeout: Duration) {
+    /// Publishes a broadcast-with-acks request and routes the answers for `id` to `sink`.
+    ///
+    /// The sink is registered before the request goes out: another server may answer (its
+    /// client count first) before `publish` returns, since the publish task runs on another
+    /// worker thread. When the publish fails, only this server's answers are awaited.
+    pub(crate) fn publish_acked(
+        self: &Arc<Self>,
+        id: String,
+        sink: AckSink,
+        timeout: Duration,
+        publish: impl FnOnce() -> Result<(), AdapterError>,
+    ) -> Result<(), AdapterError> {
         lock(&self.acks).insert(id.clone(), sink.clone());
+        if let Err(e) = publish() {
+            lock(&self.acks).remove(&id);
+            sink.expect_servers(1);
+            return Err(e);
+        }
+        self.track_acks(id, sink, timeout);
+        Ok(())
+    }
+
+    fn track_acks(self: &Arc<Self>, id: String, sink: AckSink, timeout: Duration) {
         let me = self.clone();
         tokio::spawn(async move {
             match me.server_count().await {

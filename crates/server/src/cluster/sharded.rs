@@ -613,12 +613,9 @@ impl Adapter for ShardedAdapter {
                 .flags
                 .timeout
                 .unwrap_or(me.core.config.requests_timeout);
-            result = me.publish(BROADCAST, data);
-            if result.is_ok() {
-                me.core.track_acks(id, acks.clone(), timeout);
-            } else {
-                acks.expect_servers(1);
-            }
+            result = me
+                .core
+                .publish_acked(id, acks.clone(), timeout, || me.publish(BROADCAST, data));
         }
         let sids = me
             .core
