@@ -59,7 +59,7 @@ fn test() -> Result<(), String> {
     install_redis()?;
     run(Step::new(
         "tests",
-        cargo(["test", "--workspace", "--all-features"]),
+        cargo(["test", "--workspace", "--all-features", "--no-fail-fast"]),
     ))?;
     autobahn::run_all(false)?;
     fuzz::smoke()?;
