@@ -856,13 +856,12 @@ pub fn smoke() -> Result<(), String> {
             }
             if let (Some(alive), Some(clients)) =
                 (field(&r.line, "alive"), field(&r.line, "clients"))
+                && alive != clients
             {
-                if alive != clients {
-                    return Err(format!(
-                        "{alive} of {clients} connections alive: {}",
-                        r.line
-                    ));
-                }
+                return Err(format!(
+                    "{alive} of {clients} connections alive: {}",
+                    r.line
+                ));
             }
             for key in *positive {
                 match field(&r.line, key) {
