@@ -265,3 +265,57 @@ async fn upgrade_from_polling_with_the_same_probe() {
     ws::send_text(&mut c, "1").await;
     assert_eq!(server.disconnect_of(sid).await, CloseReason::TransportClose);
 }
+
+/// The real v3 codec (`engine.io-parser` 2.x, which `socket.io-client` 2.x uses) reads what
+/// Ferrio answers and writes what Ferrio reads: the binary payload format (UTF-8 text, typed
+/// binary) and the text one (UTF-16 lengths, base64 binary), the latter also as the answer to
+/// a `b64=1` client.
+#[tokio::test]
+async fn payloads_agree_with_engine_io_parser_2() {
+    ferrio_testkit::node::require_node_modules();
+    let server = start(v3_config()).await;
+    let url = format!("http://{}", server.addr);
+    let mut node = ferrio_testkit::node::NodeProcess::spawn("engine/v3-payloads.mjs", &[&url]);
+    let line = node.expect_line("", 10).await;
+    let mut result: serde_json::Value = match line.strip_prefix("result ") {
+        Some(json) => serde_json::from_str(json).unwrap(),
+        None => panic!("{line}"),
+    };
+    // The pong is written by the engine at once, the echoes come from the handler: the
+    // order between them is not the protocol's.
+    let packets = result["binary"]["packets"].as_array_mut().unwrap();
+    let pong = packets
+        .iter()
+        .position(|p| p["type"] == "pong")
+        .expect("a pong");
+    packets.remove(pong);
+    assert_eq!(
+        result,
+        serde_json::json!({
+            "open": ["open"],
+            "binary": {
+                "type": "application/octet-stream",
+                "packets": [
+                    { "type": "message", "data": "héllo €😀" },
+                    { "type": "message", "data": { "$bin": "010203ff" } },
+                ]
+            },
+            // Posted as text with base64; answered in the binary format, which the client
+            // supports (no `b64` in its handshake), as Node does.
+            "text": {
+                "type": "application/octet-stream",
+                "packets": [
+                    { "type": "message", "data": "😀€" },
+                    { "type": "message", "data": { "$bin": "09" } },
+                ]
+            },
+            "base64": {
+                "type": "text/plain; charset=UTF-8",
+                "packets": [
+                    { "type": "message", "data": "é" },
+                    { "type": "message", "data": { "$bin": "00ff" } },
+                ]
+            }
+        })
+    );
+}
