@@ -327,6 +327,12 @@ impl Session {
         match packet {
             Packet::Message(msg) => self.events.push_back(Event::Message(msg)),
             Packet::Ping(_) => {
+                if !self.has_capacity() {
+                    // A client that pings but never reads: the pongs would only pile up.
+                    return self.fail(CloseReason::TransportError(
+                        "outbound buffer full (slow consumer)",
+                    ));
+                }
                 // As Node: the pong carries no data, and the wait for the next ping starts
                 // again.
                 self.pong_deadline = Some(now + self.heartbeat_window());

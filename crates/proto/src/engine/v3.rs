@@ -170,7 +170,10 @@ pub fn decode_binary_payload(body: Bytes, max_packets: usize) -> Result<Vec<Fram
             match body.get(pos) {
                 Some(0xFF) => break,
                 Some(d @ 0..=9) if digits < MAX_LEN_DIGITS => {
-                    len = len * 10 + usize::from(*d);
+                    len = len
+                        .checked_mul(10)
+                        .and_then(|l| l.checked_add(usize::from(*d)))
+                        .ok_or(DecodeError::InvalidLength)?;
                     digits += 1;
                     pos += 1;
                 }

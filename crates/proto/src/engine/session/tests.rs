@@ -581,3 +581,23 @@ fn v3_upgrade_uses_the_same_probe() {
     assert_eq!(s.transport(), TransportKind::WebSocket);
     assert_eq!(s.noop_payload().into_chunks().concat(), b"1:6");
 }
+
+#[test]
+fn v3_pings_without_reading_are_bounded() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        max_buffered_packets: 4,
+        ..cfg()
+    };
+    let mut s = Session::new_v3(sid(), config, TransportKind::Polling, t0, true);
+    // The open packet and three pongs fill the outbox; the next ping closes.
+    s.handle_payload(t0, Bytes::from_static(b"1:21:21:2"));
+    assert!(s.closed().is_none());
+    s.handle_payload(t0, Bytes::from_static(b"1:2"));
+    assert_eq!(
+        s.closed(),
+        Some(&CloseReason::TransportError(
+            "outbound buffer full (slow consumer)"
+        ))
+    );
+}
