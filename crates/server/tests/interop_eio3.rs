@@ -65,6 +65,13 @@ fn ferrio_server(probe: Probe) -> Server {
     let io: SocketIo = builder().allow_eio3(true).with_state(probe).build();
     io.ns("/", async |socket: SocketRef, State(p): State<Probe>| {
         handlers(socket, p)
+    })
+    .with(async |socket: SocketRef| {
+        // The connection to `/` that no CONNECT asked for still goes through middlewares.
+        if let Some(p) = socket.state::<Probe>() {
+            p.note("middleware", socket.ns_name());
+        }
+        Ok(())
     });
     io.ns(
         "/admin",
@@ -162,8 +169,8 @@ fn expected_namespaces(mode: Mode) -> Value {
     })
 }
 
-/// `main`: the client is in `/` without sending a CONNECT, with the Engine.IO id as its
-/// socket id and protocol 4; events, acks and binary both ways; `socket.disconnect()`
+/// `main`: the client is in `/` without sending a CONNECT (the middlewares of `/` run), with
+/// the Engine.IO id as its socket id and protocol 4; events, acks and binary both ways; `socket.disconnect()`
 /// reaches it as `io server disconnect`. With `forceBase64` binary goes as base64 text.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_client_events_acks_binary_and_disconnect() {
@@ -178,6 +185,7 @@ async fn v2_client_events_acks_binary_and_disconnect() {
                 expected_main(mode, force_base64),
                 "b64 {force_base64}"
             );
+            assert_eq!(notes.next("middleware").await, "/");
             let connection = notes.next("connection").await;
             assert_eq!(connection["ns"], "/");
             assert_eq!(connection["protocol"], 4);
