@@ -319,3 +319,44 @@ async fn payloads_agree_with_engine_io_parser_2() {
         })
     );
 }
+
+/// Bodies that break the v3 framing close only their session: a length far past the body
+/// (the shape of socket.io-parser's CVE-2020-36049 payload), a length that ends inside a
+/// character, junk in the binary format.
+#[tokio::test]
+async fn malformed_v3_bodies_close_only_their_session() {
+    let mut server = start(v3_config()).await;
+    let long = format!("99999991:42{}", "2".repeat(1000));
+    for body in [long.as_str(), "2:4😀", "x:4a", "4a"] {
+        let sid = v3_handshake(&server, "").await;
+        let res = http::post(server.addr, &url(sid), body.to_owned()).await;
+        assert_eq!(res.status, 400, "{body}");
+        assert_eq!(
+            server.disconnect_of(sid).await,
+            CloseReason::ParseError,
+            "{body}"
+        );
+    }
+    for body in [
+        &[0u8, 9, 9, 0xFF, b'4'][..],
+        &[7, 1, 0xFF, b'6'],
+        &[1, 2, 0xFF, 9, 9],
+    ] {
+        let sid = v3_handshake(&server, "").await;
+        let res = post_binary(&server, sid, body).await;
+        assert_eq!(res.status, 400, "{body:?}");
+        assert_eq!(
+            server.disconnect_of(sid).await,
+            CloseReason::ParseError,
+            "{body:?}"
+        );
+    }
+    // Others go on.
+    let sid = v3_handshake(&server, "").await;
+    assert_eq!(
+        http::post(server.addr, &url(sid), "3:4ok").await.status,
+        200
+    );
+    assert_eq!(http::get(server.addr, &url(sid)).await.text(), "3:4ok");
+    server.assert_healthy().await;
+}
