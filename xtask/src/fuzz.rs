@@ -14,9 +14,10 @@ use std::process::{Command, Stdio};
 use crate::util::{Step, cargo, root, run};
 
 /// Each target with the name of its step and its dictionary (`fuzz/<dict>.dict`).
-const TARGETS: [(&str, &str, &str); 6] = [
+const TARGETS: [(&str, &str, &str); 7] = [
     ("engine_packet", "fuzz engine_packet", "engine"),
     ("engine_payload", "fuzz engine_payload", "engine"),
+    ("engine_payload_v3", "fuzz engine_payload_v3", "engine"),
     ("engine_session", "fuzz engine_session", "engine"),
     ("client_session", "fuzz client_session", "engine"),
     ("socket_packet", "fuzz socket_packet", "socket"),

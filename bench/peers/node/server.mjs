@@ -3,6 +3,7 @@
 // @socket.io/redis-adapter 8.3 (createAdapter, key socket.io). Namespace `/`: `echo` acks with its arguments, `broadcast`
 // emits `broadcast` with its arguments to every socket of `/` (sender included). Node's
 // defaults, both transports, CORS any origin, no recovery; ws uses bufferutil when present.
+// --allow-eio3 accepts socket.io-client 2.x too (allowEIO3), as bench-server --allow-eio3.
 import { createServer } from "node:http";
 import { Server } from "socket.io";
 
@@ -11,7 +12,7 @@ const redisAt = process.argv.indexOf("--redis");
 const redisUrl = redisAt > 0 ? process.argv[redisAt + 1] : null;
 const httpServer = createServer();
 httpServer.on("connection", (s) => s.setNoDelay(true));
-const opts = { cors: { origin: "*" } };
+const opts = { cors: { origin: "*" }, allowEIO3: process.argv.includes("--allow-eio3") };
 if (redisUrl) {
   const { createAdapter } = await import("@socket.io/redis-adapter");
   const { createClient } = await import("redis");

@@ -60,6 +60,11 @@ pub struct EngineConfig {
     /// `408`, the connection is closed and so is the session (`transport error`). Default
     /// 30 s.
     pub body_read_timeout: Duration,
+    /// Whether Engine.IO v3 clients (`socket.io-client` 2.x, `EIO=3`) are accepted (Node's
+    /// `allowEIO3`). Off, such a handshake is refused with `400`
+    /// `{"code":5,"message":"Unsupported protocol version"}`, as is one with no or another
+    /// `EIO` value either way. JSONP polling (`j=`) is not supported. Default false.
+    pub allow_eio3: bool,
 }
 
 impl Default for EngineConfig {
@@ -80,6 +85,7 @@ impl Default for EngineConfig {
             max_sessions: 1_000_000,
             close_timeout: Duration::from_secs(2),
             body_read_timeout: Duration::from_secs(30),
+            allow_eio3: false,
         }
     }
 }
@@ -98,6 +104,7 @@ impl fmt::Debug for EngineConfig {
             .field("headers", &self.headers.is_some())
             .field("connection_error", &self.connection_error.is_some())
             .field("max_sessions", &self.max_sessions)
+            .field("allow_eio3", &self.allow_eio3)
             .finish_non_exhaustive()
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use ferrio_proto::engine::{
-    CloseReason, Event, Frame, Packet, ProbeReply, Session, TransportKind, payload::Encoder,
+    CloseReason, Event, Frame, ProbeReply, Session, TransportKind, payload::Encoder,
 };
 use futures_util::{Sink, SinkExt, Stream};
 use tokio::sync::{mpsc, oneshot};
@@ -26,6 +26,8 @@ pub(crate) enum Cmd {
     /// A polling POST body.
     Post {
         body: Bytes,
+        /// Sent as `application/octet-stream` (the v3 binary payload).
+        binary: bool,
         reply: oneshot::Sender<Result<(), HttpError>>,
     },
     /// A WebSocket arrived with this session's id: the upgrade probe.
@@ -176,7 +178,11 @@ impl<H: EngineHandler> Driver<H> {
             progress = true;
             match cmd {
                 Cmd::Poll(reply) => self.on_poll(reply),
-                Cmd::Post { body, reply } => self.on_post(now, body, reply),
+                Cmd::Post {
+                    body,
+                    binary,
+                    reply,
+                } => self.on_post(now, body, binary, reply),
                 Cmd::Probe(ws) => self.on_probe(now, *ws),
             }
         }
@@ -208,6 +214,7 @@ impl<H: EngineHandler> Driver<H> {
         &mut self,
         now: Instant,
         body: Bytes,
+        binary: bool,
         reply: oneshot::Sender<Result<(), HttpError>>,
     ) {
         if self.session.closed().is_some() {
@@ -222,7 +229,11 @@ impl<H: EngineHandler> Driver<H> {
             let _ = reply.send(Err(HttpError::BadRequest));
             return;
         }
-        self.session.handle_payload(now, body);
+        if binary {
+            self.session.handle_binary_payload(now, body);
+        } else {
+            self.session.handle_payload(now, body);
+        }
         let result = match self.session.closed() {
             Some(CloseReason::ParseError) => {
                 tracing::debug!("invalid polling payload: closing");
@@ -346,7 +357,7 @@ impl<H: EngineHandler> Driver<H> {
                     self.socket.set_transport(TransportKind::WebSocket);
                     // A poll still waiting is ended with a noop.
                     if let Some(tx) = self.pending_get.take() {
-                        let _ = tx.send(Ok(noop()));
+                        let _ = tx.send(Ok(self.session.noop_payload()));
                     }
                     if let Some(f) = self.probe_out.take() {
                         // Not sent yet: it is owed on what is now the transport.
@@ -635,7 +646,11 @@ impl<H: EngineHandler> Driver<H> {
         })
         .await;
         if let Some(tx) = self.pending_get.take() {
-            let _ = tx.send(Ok(self.session.poll_payload().unwrap_or_else(noop)));
+            let payload = match self.session.poll_payload() {
+                Some(p) => p,
+                None => self.session.noop_payload(),
+            };
+            let _ = tx.send(Ok(payload));
         }
         if let Some(mut ws) = self.ws.take() {
             let mut rest = Vec::new();
@@ -668,12 +683,6 @@ impl<H: EngineHandler> Driver<H> {
 /// The time on tokio's clock (so that tests with a paused clock drive every deadline).
 pub(crate) fn clock_now() -> Instant {
     tokio::time::Instant::now().into_std()
-}
-
-fn noop() -> Encoder {
-    let mut enc = Encoder::new();
-    enc.push(&Packet::Noop.encode());
-    enc
 }
 
 async fn close_quietly(mut ws: WsStream, frame: Option<CloseFrame>) {

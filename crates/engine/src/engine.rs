@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use ferrio_proto::engine::{CloseReason, Session, Sid, TransportKind, payload::Encoder};
+use ferrio_proto::engine::{CloseReason, Protocol, Session, Sid, TransportKind, payload::Encoder};
 use tokio::sync::mpsc;
 
 use crate::driver::{Cmd, Driver, clock_now};
@@ -114,10 +114,17 @@ impl<H: EngineHandler> Engine<H> {
         sid: Sid,
         handshake: Arc<Handshake>,
         transport: TransportKind,
+        protocol: Protocol,
         ws: Option<WsStream>,
     ) -> Option<Option<Encoder>> {
         let cfg = &self.shared.config;
-        let mut session = Session::new(sid, cfg.session.clone(), transport, clock_now());
+        let (config, now) = (cfg.session.clone(), clock_now());
+        let mut session = match protocol {
+            Protocol::V4 => Session::new(sid, config, transport, now),
+            Protocol::V3 { supports_binary } => {
+                Session::new_v3(sid, config, transport, now, supports_binary)
+            }
+        };
         let open = match transport {
             TransportKind::Polling => session.poll_payload(),
             TransportKind::WebSocket => None,
@@ -125,7 +132,7 @@ impl<H: EngineHandler> Engine<H> {
         let (frames_tx, frames_rx) =
             mpsc::channel::<Outgoing>(cfg.session.max_buffered_packets.max(1));
         let (cmd_tx, cmd_rx) = mpsc::channel(CMD_QUEUE);
-        let socket = EngineSocket::new(sid, handshake, transport, frames_tx);
+        let socket = EngineSocket::new(sid, protocol, handshake, transport, frames_tx);
         {
             let mut sessions = self.shared.sessions();
             if sessions.len() >= cfg.max_sessions {

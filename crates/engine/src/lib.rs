@@ -62,7 +62,7 @@ pub use cookie::{CookieConfig, CookiePriority, InvalidCookie, SameSite};
 pub use cors::{AllowedOrigins, CorsConfig, InvalidOriginPattern, OriginPredicate, OriginRule};
 pub use engine::Engine;
 pub use ferrio_proto::engine::{
-    CloseReason, Frame, Message, SendError, SessionConfig, Sid, TransportKind,
+    CloseReason, Frame, Message, Protocol, SendError, SessionConfig, Sid, TransportKind,
 };
 pub use handler::EngineHandler;
 pub use hooks::{ConnectionError, ConnectionErrorHook, HeadersHook};

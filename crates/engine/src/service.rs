@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use ferrio_proto::engine::{Sid, TransportKind, payload::Encoder};
+use ferrio_proto::engine::{Protocol, Sid, TransportKind, payload::Encoder};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
@@ -324,6 +324,12 @@ where
                 }
             }
             TransportKind::WebSocket => {
+                // As Node: the upgrade must speak the protocol of the session.
+                let v3_request = query.eio.as_deref() == Some("3");
+                if v3_request != matches!(entry.socket.protocol(), Protocol::V3 { .. }) {
+                    tracing::debug!("upgrade with another protocol version than the session's");
+                    return Err(HttpError::BadRequest);
+                }
                 let res = upgrade_response(parts)?;
                 let on_upgrade = take_upgrade(parts)?;
                 let cfg = engine.config().clone();
@@ -351,9 +357,20 @@ where
             .await
             .map_err(|r| HttpError::Forbidden(r.message))?;
     }
-    if query.eio.as_deref() != Some("4") {
-        return Err(HttpError::UnsupportedProtocolVersion);
-    }
+    // Unlike Node, which takes anything but `4` for v3, only `EIO=3` is v3.
+    let protocol = match query.eio.as_deref() {
+        Some("4") => Protocol::V4,
+        Some("3") if cfg.allow_eio3 => {
+            if query.jsonp {
+                // JSONP polling is a transport of its own on Node; it is not served here.
+                return Err(HttpError::TransportUnknown);
+            }
+            Protocol::V3 {
+                supports_binary: !query.b64,
+            }
+        }
+        _ => return Err(HttpError::UnsupportedProtocolVersion),
+    };
     if engine.is_closing() {
         return Err(HttpError::Unavailable);
     }
@@ -361,7 +378,7 @@ where
         TransportKind::Polling => {
             let sid = Engine::<H>::new_sid();
             let open = engine
-                .open(sid, handshake, TransportKind::Polling, None)
+                .open(sid, handshake, TransportKind::Polling, protocol, None)
                 .ok_or(HttpError::Unavailable)?;
             Ok((payload_response(open.unwrap_or_default()), Some(sid)))
         }
@@ -376,7 +393,7 @@ where
             tokio::spawn(async move {
                 let cfg = engine.config().clone();
                 if let Some(ws) = ws::accept(on_upgrade, &cfg).await {
-                    engine.open(sid, handshake, TransportKind::WebSocket, Some(ws));
+                    engine.open(sid, handshake, TransportKind::WebSocket, protocol, Some(ws));
                 }
             });
             Ok((res, Some(sid)))
@@ -425,6 +442,7 @@ async fn poll<H, RB>(
         return Ok(payload_response(payload));
     };
     let len = payload.len();
+    let binary = payload.is_binary();
     let chunks = payload.into_chunks();
     let packed = if len < BLOCKING_THRESHOLD {
         compression.compress(coding, &chunks)
@@ -446,7 +464,7 @@ async fn poll<H, RB>(
         HttpError::BadRequest
     })?;
     let mut res = Response::new(EngineBody::full(packed));
-    set_payload_headers(res.headers_mut());
+    set_payload_headers(res.headers_mut(), binary);
     res.headers_mut()
         .insert(header::CONTENT_ENCODING, coding.header_value());
     Ok(res)
@@ -471,7 +489,8 @@ where
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim().starts_with("application/octet-stream"));
-    if is_binary {
+    // Only the v3 binary payload is sent as binary.
+    if is_binary && entry.socket.protocol() == Protocol::V4 {
         entry
             .socket
             .close_with(CloseReason::TransportError("invalid content"));
@@ -519,6 +538,7 @@ where
         .cmd
         .send(Cmd::Post {
             body: bytes,
+            binary: is_binary,
             reply: tx,
         })
         .await
@@ -580,16 +600,19 @@ impl Drop for BusyGuard<'_> {
 }
 
 fn payload_response<RB>(payload: Encoder) -> Response<EngineBody<RB>> {
+    let binary = payload.is_binary();
     let mut res = Response::new(EngineBody::chunks(payload.into_chunks()));
-    set_payload_headers(res.headers_mut());
+    set_payload_headers(res.headers_mut(), binary);
     res
 }
 
-fn set_payload_headers(h: &mut HeaderMap) {
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=UTF-8"),
-    );
+/// The headers of a polling answer: a text body, or the v3 binary payload.
+fn set_payload_headers(h: &mut HeaderMap, binary: bool) {
+    let content_type = match binary {
+        true => "application/octet-stream",
+        false => "text/plain; charset=UTF-8",
+    };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
@@ -639,6 +662,10 @@ struct Query {
     transport: Option<String>,
     sid: Option<String>,
     eio: Option<String>,
+    /// v3: `b64` with a value (binary as base64 text, as Node reads a truthy value).
+    b64: bool,
+    /// v3: `j` (JSONP polling).
+    jsonp: bool,
 }
 
 impl Query {
@@ -651,6 +678,14 @@ impl Query {
                 "transport" => (&mut out.transport, "transport"),
                 "sid" => (&mut out.sid, "sid"),
                 "EIO" => (&mut out.eio, "EIO"),
+                "b64" => {
+                    out.b64 |= !v.is_empty();
+                    continue;
+                }
+                "j" => {
+                    out.jsonp = true;
+                    continue;
+                }
                 _ => continue,
             };
             if slot.replace(v.into_owned()).is_some() {

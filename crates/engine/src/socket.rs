@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::task::{Context, Poll};
 
-use ferrio_proto::engine::{CloseReason, Frame, SendError, Sid, TransportKind};
+use ferrio_proto::engine::{CloseReason, Frame, Protocol, SendError, Sid, TransportKind};
 use futures_util::task::AtomicWaker;
 use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
 use tokio::sync::mpsc;
@@ -90,6 +90,7 @@ pub struct EngineSocket {
 #[derive(Debug)]
 struct Inner {
     sid: Sid,
+    protocol: Protocol,
     handshake: Arc<Handshake>,
     transport: AtomicU8,
     poll_waiting: AtomicBool,
@@ -114,6 +115,7 @@ pub(crate) enum Outgoing {
 impl EngineSocket {
     pub(crate) fn new(
         sid: Sid,
+        protocol: Protocol,
         handshake: Arc<Handshake>,
         transport: TransportKind,
         frames: mpsc::Sender<Outgoing>,
@@ -121,6 +123,7 @@ impl EngineSocket {
         EngineSocket {
             inner: Arc::new(Inner {
                 sid,
+                protocol,
                 handshake,
                 transport: AtomicU8::new(transport_to_u8(transport)),
                 poll_waiting: AtomicBool::new(false),
@@ -135,6 +138,13 @@ impl EngineSocket {
     /// The session id.
     pub fn sid(&self) -> Sid {
         self.inner.sid
+    }
+
+    /// The Engine.IO protocol of the session: [`Protocol::V4`], or [`Protocol::V3`] for a
+    /// `socket.io-client` 2.x accepted by [`crate::EngineConfig::allow_eio3`]. Frames are
+    /// given and received in v4 form either way; the engine converts them.
+    pub fn protocol(&self) -> Protocol {
+        self.inner.protocol
     }
 
     /// The request that opened the session.

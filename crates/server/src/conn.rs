@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use ferrio_engine::{CloseReason, EngineHandler, EngineSocket, Message, Sid};
-use ferrio_proto::socket::{Decoder, Encoded, PacketData};
+use ferrio_engine::{CloseReason, EngineHandler, EngineSocket, Message, Protocol, Sid};
+use ferrio_proto::socket::{Decoder, Encoded, PacketData, v4};
 
 use crate::adapter::Room;
 use crate::close::DrainGuard;
@@ -116,14 +116,19 @@ impl EngineHandler for IoHandler {
                 conn.engine.close();
             }
         });
-        Conn {
+        let mut conn = Conn {
             decoder: Decoder::with_parser(
                 self.io.shared.config.decode_limits.clone(),
                 self.io.shared.config.parser,
             ),
             shared,
             _live: self.io.shared.live.guard(),
+        };
+        if is_v3(engine) {
+            // Socket.IO v4: the client is in `/` without asking (Node's `client.connect("/")`).
+            self.connect(&mut conn, engine, "/".to_owned(), empty_auth());
         }
+        conn
     }
 
     /// Backpressure: the connection takes no more messages while one of its sockets has a
@@ -169,7 +174,25 @@ impl EngineHandler for IoHandler {
         };
         let nsp = packet.nsp;
         match packet.data {
-            PacketData::Connect(auth) => self.connect(conn, engine, nsp, auth),
+            PacketData::Connect(auth) => {
+                let (nsp, auth) = match is_v3(engine) {
+                    // v4: no payload; the query of the namespace is the auth.
+                    true => {
+                        let (name, query) = v4::split_namespace(&nsp);
+                        (name.to_owned(), serde_json::Value::Object(query))
+                    }
+                    false => {
+                        let auth = match auth {
+                            Some(raw) => {
+                                serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null)
+                            }
+                            None => empty_auth(),
+                        };
+                        (nsp, auth)
+                    }
+                };
+                self.connect(conn, engine, nsp, auth)
+            }
             PacketData::Event { name, args, id } => match connected(conn, &nsp) {
                 Some(socket) => socket.0.dispatch(MessageParts {
                     event: name,
@@ -216,6 +239,15 @@ impl EngineHandler for IoHandler {
     }
 }
 
+/// Whether the client speaks Engine.IO v3 / Socket.IO v4 (`socket.io-client` 2.x).
+fn is_v3(engine: &EngineSocket) -> bool {
+    matches!(engine.protocol(), Protocol::V3 { .. })
+}
+
+fn empty_auth() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
 fn connected(conn: &Conn, nsp: &str) -> Option<SocketRef> {
     match conn.shared.slots().get(nsp) {
         Some(Slot::Connected(s)) => Some(s.clone()),
@@ -238,12 +270,9 @@ impl IoHandler {
         conn: &mut Conn,
         engine: &EngineSocket,
         nsp: String,
-        auth: Option<bytes::Bytes>,
+        auth: serde_json::Value,
     ) {
-        let auth: serde_json::Value = match auth {
-            Some(raw) => serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null),
-            None => serde_json::Value::Object(Default::default()),
-        };
+        let v3 = is_v3(engine);
         let parser = self.io.shared.config.parser;
         {
             let mut slots = conn.shared.slots();
@@ -267,7 +296,8 @@ impl IoHandler {
             };
             slots.insert(nsp.clone(), Slot::Connecting);
             let ns = guard.0.clone();
-            let restored = ns.recovery.as_ref().and_then(|store| {
+            // No recovery for v4 clients: they send no pid or offset.
+            let restored = ns.recovery.as_ref().filter(|_| !v3).and_then(|store| {
                 let pid = auth.get("pid")?.as_str()?;
                 let offset = auth.get("offset")?.as_str()?;
                 store
@@ -287,8 +317,13 @@ impl IoHandler {
                 ),
                 None => (
                     Origin {
-                        id: new_id(),
-                        pid: ns.recovery.as_ref().map(|_| new_id()),
+                        // As Node for v4 clients: the Engine.IO id in `/` (the id the client
+                        // reads); other namespaces get a fresh id (Node: `/nsp#` + that id).
+                        id: match v3 && nsp == "/" {
+                            true => engine.sid(),
+                            false => new_id(),
+                        },
+                        pid: ns.recovery.as_ref().filter(|_| !v3).map(|_| new_id()),
                         recovered: false,
                         extensions: Default::default(),
                         data: Default::default(),
@@ -337,12 +372,15 @@ async fn run_connect(
         if let Err(e) = mw(socket.clone()).await {
             tracing::debug!(sid = %socket.id(), %nsp, "connection refused by middleware: {e}");
             conn.slots().remove(&nsp);
-            conn.send(
-                &socket
+            let packet = match is_v3(&conn.engine) {
+                // v4: ERROR with `err.data || err.message`, as Node.
+                true => v4::encode_error(&nsp, &v4::error_payload(&e.message, e.data.as_ref())),
+                false => socket
                     .ns
                     .parser()
                     .encode_connect_error(&nsp, &e.message, e.data.as_ref()),
-            );
+            };
+            conn.send(&packet);
             socket.0.release();
             return;
         }
@@ -380,7 +418,11 @@ async fn run_connect(
     // The reply is sent by the first item of the socket's worker, and the connection handler
     // runs right after it: an event the client sends as soon as it reads the reply is queued
     // behind both, so the handlers it needs are registered.
-    let reply = socket.ns.parser().encode_connect(&nsp, Some(&reply));
+    let reply = match is_v3(&conn.engine) {
+        // v4: the CONNECT reply has no payload.
+        true => v4::encode_connect(&nsp),
+        false => socket.ns.parser().encode_connect(&nsp, Some(&reply)),
+    };
     socket.0.run(Box::pin(async move {
         conn.send(&reply);
         if let Some(fut) = handler {

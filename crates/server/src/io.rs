@@ -338,6 +338,17 @@ impl SocketIoBuilder {
         self
     }
 
+    /// Accepts Engine.IO v3 / Socket.IO v4 clients (`socket.io-client` 2.x, `EIO=3`), as
+    /// Node's `allowEIO3`. Such a client is connected to `/` as soon as its session opens
+    /// (middlewares still run), gives its auth as the namespace query, and gets Node's v4
+    /// CONNECT and ERROR packets; [`crate::SocketRef::protocol`] tells it apart. Default
+    /// false: an `EIO=3` handshake is refused with `400`
+    /// `{"code":5,"message":"Unsupported protocol version"}`.
+    pub fn allow_eio3(mut self, allow: bool) -> Self {
+        self.config.engine.allow_eio3 = allow;
+        self
+    }
+
     /// Compression of polling responses (Node's `httpCompression`); `None` turns it off.
     /// Default on (gzip, deflate or br above 1024 bytes).
     pub fn http_compression(mut self, compression: Option<HttpCompression>) -> Self {

@@ -743,6 +743,15 @@ impl Socket {
         self.pid
     }
 
+    /// The Socket.IO protocol of the client: 5, or 4 for a `socket.io-client` 2.x accepted
+    /// with [`crate::SocketIoBuilder::allow_eio3`] (Engine.IO v3).
+    pub fn protocol(&self) -> u8 {
+        match self.engine.protocol() {
+            ferrio_engine::Protocol::V3 { .. } => 4,
+            _ => 5,
+        }
+    }
+
     /// The Engine.IO transport in use (`polling` or `websocket`).
     pub fn transport(&self) -> &'static str {
         self.engine.transport().as_str()

@@ -73,7 +73,7 @@ impl PacketType {
         (self.as_byte()) as char
     }
 
-    fn as_byte(self) -> u8 {
+    pub(crate) fn as_byte(self) -> u8 {
         match self {
             PacketType::Open => b'0',
             PacketType::Close => b'1',
@@ -85,7 +85,7 @@ impl PacketType {
         }
     }
 
-    fn from_byte(b: u8) -> Option<Self> {
+    pub(crate) fn from_byte(b: u8) -> Option<Self> {
         Some(match b {
             b'0' => PacketType::Open,
             b'1' => PacketType::Close,
@@ -164,6 +164,10 @@ pub enum DecodeError {
     /// A polling payload holds more packets than allowed.
     #[error("too many packets in payload (limit {0})")]
     TooManyPackets(usize),
+    /// An Engine.IO v3 payload whose length prefix is missing, not a number, or does not
+    /// match the data that follows.
+    #[error("invalid length prefix in v3 payload")]
+    InvalidLength,
 }
 
 impl Packet {

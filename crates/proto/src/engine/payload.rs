@@ -55,6 +55,7 @@ fn decode_record(record: Bytes) -> Result<Frame, DecodeError> {
 pub struct Encoder {
     chunks: Vec<Bytes>,
     len: usize,
+    binary: bool,
 }
 
 impl Encoder {
@@ -97,6 +98,22 @@ impl Encoder {
     /// The chunks of the body, in order.
     pub fn into_chunks(self) -> Vec<Bytes> {
         self.chunks
+    }
+
+    /// Whether the body is binary (`application/octet-stream`): only an Engine.IO v3 payload
+    /// holding binary packets for a client that supports binary. A v4 body is always text.
+    pub fn is_binary(&self) -> bool {
+        self.binary
+    }
+
+    /// Marks the body as binary (the v3 codec).
+    pub(crate) fn set_binary(&mut self) {
+        self.binary = true;
+    }
+
+    /// Appends raw bytes, with no separator (the v3 codec frames its records itself).
+    pub(crate) fn push_raw(&mut self, b: Bytes) {
+        self.add(b);
     }
 
     fn add(&mut self, b: Bytes) {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::payload::{self, Encoder};
-use super::{Frame, Message, OpenPacket, Packet, Sid};
+use super::{Frame, Message, OpenPacket, Packet, Sid, v3};
 
 /// How long after the upgrade probe a waiting poll gets its noop (Node checks every 100 ms).
 pub const NOOP_DELAY: Duration = Duration::from_millis(100);
@@ -68,6 +68,30 @@ impl TransportKind {
         match self {
             TransportKind::Polling => "polling",
             TransportKind::WebSocket => "websocket",
+        }
+    }
+}
+
+/// The Engine.IO protocol revision of a session (the `EIO` query parameter of its handshake).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// Engine.IO v3 (`socket.io-client` 2.x): the client pings, length-prefixed polling
+    /// payloads, typed binary packets (see [`v3`]).
+    V3 {
+        /// Whether binary goes as binary (`false` when the client asked for `b64=1`: binary
+        /// is then sent as base64 text).
+        supports_binary: bool,
+    },
+    /// Engine.IO v4: the server pings, `\x1e`-separated polling payloads.
+    V4,
+}
+
+impl Protocol {
+    /// The revision number: 3 or 4.
+    pub fn revision(self) -> u8 {
+        match self {
+            Protocol::V3 { .. } => 3,
+            Protocol::V4 => 4,
         }
     }
 }
@@ -172,10 +196,12 @@ enum Upgrade {
 #[derive(Debug)]
 pub struct Session {
     sid: Sid,
+    protocol: Protocol,
     config: SessionConfig,
     transport: TransportKind,
     upgrade: Upgrade,
     next_ping: Option<Instant>,
+    /// v4: when the pong to the last ping is due. v3: when the next client ping is due.
     pong_deadline: Option<Instant>,
     pong_grace_used: bool,
     /// The server holds reading (its handler is full): a pong cannot be read meanwhile.
@@ -192,6 +218,35 @@ pub struct Session {
 impl Session {
     /// A new session on `transport`, with the open packet queued as its first frame.
     pub fn new(sid: Sid, config: SessionConfig, transport: TransportKind, now: Instant) -> Self {
+        Self::with_protocol(sid, config, transport, now, Protocol::V4)
+    }
+
+    /// A new Engine.IO v3 session: the server sends no ping and expects one from the client
+    /// within `ping_interval + ping_timeout` (from the handshake, then from each ping), and
+    /// speaks the v3 framing on both transports.
+    pub fn new_v3(
+        sid: Sid,
+        config: SessionConfig,
+        transport: TransportKind,
+        now: Instant,
+        supports_binary: bool,
+    ) -> Self {
+        Self::with_protocol(
+            sid,
+            config,
+            transport,
+            now,
+            Protocol::V3 { supports_binary },
+        )
+    }
+
+    fn with_protocol(
+        sid: Sid,
+        config: SessionConfig,
+        transport: TransportKind,
+        now: Instant,
+        protocol: Protocol,
+    ) -> Self {
         let upgrades = match transport {
             TransportKind::Polling if config.allow_upgrades => vec!["websocket".to_owned()],
             _ => Vec::new(),
@@ -204,13 +259,18 @@ impl Session {
             max_payload: config.max_payload as u64,
         })
         .encode();
+        let (next_ping, pong_deadline) = match protocol {
+            Protocol::V4 => (Some(now + config.ping_interval), None),
+            Protocol::V3 { .. } => (None, Some(now + config.ping_interval + config.ping_timeout)),
+        };
         let mut session = Session {
             sid,
-            next_ping: Some(now + config.ping_interval),
+            protocol,
+            next_ping,
             config,
             transport,
             upgrade: Upgrade::None,
-            pong_deadline: None,
+            pong_deadline,
             pong_grace_used: false,
             reading_held: false,
             outbox: VecDeque::new(),
@@ -229,10 +289,17 @@ impl Session {
         if self.closed.is_some() {
             return;
         }
-        let packet = match Packet::decode(frame) {
-            Ok(p) => p,
-            Err(_) => return self.fail(CloseReason::ParseError),
-        };
+        match self.decode(frame) {
+            Ok(p) => self.handle_packet(now, p),
+            Err(_) => self.fail(CloseReason::ParseError),
+        }
+    }
+
+    /// Handles one decoded packet.
+    fn handle_packet(&mut self, now: Instant, packet: Packet) {
+        if let Protocol::V3 { .. } = self.protocol {
+            return self.handle_v3_packet(now, packet);
+        }
         match packet {
             Packet::Message(msg) => {
                 self.extend_pong_deadline(now);
@@ -255,15 +322,84 @@ impl Session {
         }
     }
 
+    /// A packet from a v3 client: the client pings and the server answers at once.
+    fn handle_v3_packet(&mut self, now: Instant, packet: Packet) {
+        match packet {
+            Packet::Message(msg) => self.events.push_back(Event::Message(msg)),
+            Packet::Ping(_) => {
+                if !self.has_capacity() {
+                    // A client that pings but never reads: the pongs would only pile up.
+                    return self.fail(CloseReason::TransportError(
+                        "outbound buffer full (slow consumer)",
+                    ));
+                }
+                // As Node: the pong carries no data, and the wait for the next ping starts
+                // again.
+                self.pong_deadline = Some(now + self.heartbeat_window());
+                self.push(Packet::Pong(Bytes::new()).encode());
+            }
+            Packet::Pong(_) => {
+                self.fail(CloseReason::TransportError("invalid heartbeat direction"))
+            }
+            Packet::Close => self.client_close(),
+            Packet::Open(_) => self.fail(CloseReason::ParseError),
+            Packet::Upgrade | Packet::Noop => {}
+        }
+    }
+
+    /// Decodes a frame received on the transport or the probe, in this session's protocol.
+    fn decode(&self, frame: Frame) -> Result<Packet, super::DecodeError> {
+        match self.protocol {
+            Protocol::V4 => Packet::decode(frame),
+            Protocol::V3 { .. } => Packet::decode(v3::decode_frame(frame)?),
+        }
+    }
+
+    /// How long the deadline of the heartbeat gives the client: the pong's `ping_timeout`
+    /// (v4), the next ping's `ping_interval + ping_timeout` (v3).
+    fn heartbeat_window(&self) -> Duration {
+        match self.protocol {
+            Protocol::V4 => self.config.ping_timeout,
+            Protocol::V3 { .. } => self.config.ping_interval + self.config.ping_timeout,
+        }
+    }
+
     /// Handles a polling POST body: every packet in it, in order.
     pub fn handle_payload(&mut self, now: Instant, body: Bytes) {
         if self.closed.is_some() {
             return;
         }
-        match payload::decode(body, self.config.max_payload_packets) {
+        let max = self.config.max_payload_packets;
+        let frames = match self.protocol {
+            Protocol::V4 => payload::decode(body, max),
+            Protocol::V3 { .. } => v3::decode_payload(body, max),
+        };
+        self.handle_frames(now, frames);
+    }
+
+    /// Handles a polling POST body sent as `application/octet-stream`: the binary payload
+    /// format of v3. A v4 session has no such format and closes with `parse error`.
+    pub fn handle_binary_payload(&mut self, now: Instant, body: Bytes) {
+        if self.closed.is_some() {
+            return;
+        }
+        let frames = match self.protocol {
+            Protocol::V4 => Err(super::DecodeError::InvalidUtf8),
+            Protocol::V3 { .. } => v3::decode_binary_payload(body, self.config.max_payload_packets),
+        };
+        self.handle_frames(now, frames);
+    }
+
+    /// Handles the frames of a decoded payload, in v4 form.
+    fn handle_frames(&mut self, now: Instant, frames: Result<Vec<Frame>, super::DecodeError>) {
+        match frames {
             Ok(frames) => {
+                // The payload codecs give v4 frames: no second conversion.
                 for frame in frames {
-                    self.handle_frame(now, frame);
+                    match Packet::decode(frame) {
+                        Ok(p) => self.handle_packet(now, p),
+                        Err(_) => self.fail(CloseReason::ParseError),
+                    }
                     if self.closed.is_some() {
                         break;
                     }
@@ -294,7 +430,7 @@ impl Session {
         if self.closed.is_some() || !matches!(self.upgrade, Upgrade::Probing { .. }) {
             return ProbeReply::Aborted;
         }
-        match Packet::decode(frame) {
+        match self.decode(frame) {
             Ok(Packet::Ping(data)) if data.as_ref() == b"probe" => {
                 // The waiting (or next) poll is answered with a noop so that the client can
                 // pause polling and send the upgrade packet. Like Node, the noop comes from a
@@ -338,7 +474,7 @@ impl Session {
     /// client gets a full `ping_timeout` from then.
     pub fn set_reading_held(&mut self, now: Instant, held: bool) {
         if self.reading_held && !held && self.pong_deadline.is_some() {
-            self.pong_deadline = Some(now + self.config.ping_timeout);
+            self.pong_deadline = Some(now + self.heartbeat_window());
         }
         self.reading_held = held;
     }
@@ -432,13 +568,44 @@ impl Session {
         if self.transport != TransportKind::WebSocket {
             return None;
         }
-        self.pop()
+        self.pop().map(|f| self.ws_frame(f))
     }
 
-    /// A copy of every queued frame, whatever the transport (a driver that also hands a closed
-    /// session's last packets to a WebSocket that was being probed).
+    /// A copy of every queued frame as the WebSocket carries it, whatever the transport (a
+    /// driver that also hands a closed session's last packets to a WebSocket that was being
+    /// probed).
     pub fn queued_frames(&self) -> Vec<Frame> {
-        self.outbox.iter().cloned().collect()
+        self.outbox
+            .iter()
+            .map(|f| self.ws_frame(f.clone()))
+            .collect()
+    }
+
+    /// A frame in this session's WebSocket form.
+    fn ws_frame(&self, frame: Frame) -> Frame {
+        match self.protocol {
+            Protocol::V4 => frame,
+            Protocol::V3 { supports_binary } => v3::encode_frame(frame, supports_binary),
+        }
+    }
+
+    /// A polling body holding only a noop (`6`, or `1:6` in v3): the answer to a poll that
+    /// must end with nothing to say.
+    pub fn noop_payload(&self) -> Encoder {
+        self.encode_payload(&[Packet::Noop.encode()])
+    }
+
+    fn encode_payload(&self, frames: &[Frame]) -> Encoder {
+        match self.protocol {
+            Protocol::V4 => {
+                let mut enc = Encoder::new();
+                for f in frames {
+                    enc.push(f);
+                }
+                enc
+            }
+            Protocol::V3 { supports_binary } => v3::encode_payload(frames, supports_binary),
+        }
     }
 
     /// The body for a waiting polling GET, or `None` when there is nothing to send yet.
@@ -448,18 +615,23 @@ impl Session {
     pub fn poll_payload(&mut self) -> Option<Encoder> {
         if self.noop_pending {
             self.noop_pending = false;
-            let mut enc = Encoder::new();
-            enc.push(&Packet::Noop.encode());
-            return Some(enc);
+            return Some(self.noop_payload());
         }
         if self.transport != TransportKind::Polling || self.outbox.is_empty() {
             return None;
         }
-        let mut enc = Encoder::new();
-        while let Some(f) = self.pop() {
-            enc.push(&f);
+        if self.protocol == Protocol::V4 {
+            let mut enc = Encoder::new();
+            while let Some(f) = self.pop() {
+                enc.push(&f);
+            }
+            return Some(enc);
         }
-        Some(enc)
+        let mut frames = Vec::with_capacity(self.outbox.len());
+        while let Some(f) = self.pop() {
+            frames.push(f);
+        }
+        Some(self.encode_payload(&frames))
     }
 
     /// When [`handle_timeout`](Session::handle_timeout) must be called next.
@@ -481,6 +653,11 @@ impl Session {
     /// The session id.
     pub fn sid(&self) -> Sid {
         self.sid
+    }
+
+    /// The protocol revision of this session.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
     }
 
     /// The settings of this session.

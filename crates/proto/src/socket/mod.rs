@@ -1,11 +1,12 @@
 //! Socket.IO protocol v5: packets, the header codec, binary attachments and argument
-//! (de)serialisation.
+//! (de)serialisation; [`v4`] has what differs in protocol v4 (`socket.io-client` 2.x).
 
 mod args;
 mod binary;
 pub mod msgpack;
 mod packet;
 mod parser;
+pub mod v4;
 
 pub use args::{ArgList, Args, ArgsError};
 pub use packet::{

@@ -1,11 +1,12 @@
 //! `bench-server`: the server load generators and cluster checks run against (contract:
 //! `shared/reference/test-servers.md`, section 3).
 //!
-//! `target/release/bench-server PORT [--redis URL] [--parser msgpack]`: binds `127.0.0.1:PORT` (0 picks a free port) and
+//! `target/release/bench-server PORT [--redis URL] [--parser msgpack] [--allow-eio3]`: binds `127.0.0.1:PORT` (0 picks a free port) and
 //! prints `listening on <addr> pid <pid>`. Namespace `/`: `echo` acks with its arguments,
 //! `broadcast` emits `broadcast` with its arguments to every socket of `/`, the sender
 //! included (across the cluster with `--redis`). Node's defaults otherwise (pingInterval 25 s, pingTimeout 20 s,
 //! maxHttpBufferSize 1 MB), both transports, CORS any origin, no recovery, `TCP_NODELAY`.
+//! `--allow-eio3` also accepts Engine.IO v3 / Socket.IO v2 clients (`socket.io-client` 2.x).
 //!
 //! Runtime: current-thread when the process may use one CPU (`taskset -c 0`), multi-thread
 //! otherwise; `WORKERS=n` sets the number of worker threads (1 = current-thread).
@@ -28,6 +29,9 @@ struct Cli {
     /// (socket.io-msgpack-parser).
     #[arg(long, default_value = "default", value_parser = ["default", "msgpack"])]
     parser: String,
+    /// Also accepts Engine.IO v3 / Socket.IO v2 clients (Node's `allowEIO3`).
+    #[arg(long)]
+    allow_eio3: bool,
 }
 
 fn main() -> std::io::Result<()> {
@@ -74,7 +78,9 @@ async fn run(cli: Cli) -> std::io::Result<()> {
 /// The server's settings: Node's defaults, CORS any origin. Flags that change the server
 /// (adapter, parser) go here.
 async fn builder(cli: &Cli) -> std::io::Result<SocketIoBuilder> {
-    let mut b = SocketIo::builder().cors(CorsConfig::any());
+    let mut b = SocketIo::builder()
+        .cors(CorsConfig::any())
+        .allow_eio3(cli.allow_eio3);
     if cli.parser == "msgpack" {
         b = b.parser(ferrio::Parser::MsgPack);
     }

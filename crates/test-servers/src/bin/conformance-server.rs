@@ -6,7 +6,9 @@
 //!   `message-back` and acks `message-with-ack`; `/custom` emits `auth`.
 //!
 //! Both: pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1 000 000, CORS any origin, EIO=3
-//! rejected; Socket.IO: connectTimeout 1000 ms, no connection state recovery.
+//! rejected (`--allow-eio3` accepts it, to run the Engine.IO v3 suite of the protocol
+//! repository's `v3` branch by hand); Socket.IO: connectTimeout 1000 ms, no connection state
+//! recovery.
 
 use std::time::Duration;
 
@@ -27,11 +29,16 @@ struct Args_ {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// Accepts Engine.IO v3 (`EIO=3`) on both paths. Off by default, as the v4 suites need
+    /// (their "invalid EIO" tests expect v3 to be refused).
+    #[arg(long)]
+    allow_eio3: bool,
 }
 
 /// The engine settings of the suites.
-fn engine_config(path: &str) -> EngineConfig {
+fn engine_config(path: &str, allow_eio3: bool) -> EngineConfig {
     let mut config = EngineConfig::default();
+    config.allow_eio3 = allow_eio3;
     config.path = path.to_owned();
     config.session.ping_interval = Duration::from_millis(300);
     config.session.ping_timeout = Duration::from_millis(200);
@@ -40,9 +47,9 @@ fn engine_config(path: &str) -> EngineConfig {
     config
 }
 
-fn socket_io() -> SocketIo {
+fn socket_io(allow_eio3: bool) -> SocketIo {
     let mut config = ferrio::SocketIoConfig::default();
-    config.engine = engine_config("/socket.io/");
+    config.engine = engine_config("/socket.io/", allow_eio3);
     config.connect_timeout = Duration::from_millis(1000);
     let io = SocketIo::builder().config(config).build();
     io.ns("/", async |socket: SocketRef, Data(auth): Data<Value>| {
@@ -67,8 +74,8 @@ fn socket_io() -> SocketIo {
 async fn main() -> std::io::Result<()> {
     init_tracing();
     let args = Args_::parse();
-    let engine = Engine::new(engine_config("/engine.io/"), Echo);
-    let io = socket_io();
+    let engine = Engine::new(engine_config("/engine.io/", args.allow_eio3), Echo);
+    let io = socket_io(args.allow_eio3);
     let service = io.layer().layer(engine.service());
     let (listener, _) = bind(&args.host, args.port)?;
     ferrio_engine::serve(listener, service, async move {

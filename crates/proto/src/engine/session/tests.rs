@@ -437,3 +437,167 @@ fn held_reading_suspends_the_pong_deadline() {
     s.set_reading_held(t0 + ms(10), false);
     assert_eq!(s.poll_timeout(), Some(t0 + ms(300)));
 }
+
+fn v3(transport: TransportKind, t0: Instant, supports_binary: bool) -> Session {
+    Session::new_v3(sid(), cfg(), transport, t0, supports_binary)
+}
+
+#[test]
+fn v3_handshake_is_length_prefixed_and_the_server_never_pings() {
+    let t0 = Instant::now();
+    let mut s = v3(TransportKind::Polling, t0, true);
+    assert_eq!(
+        s.protocol(),
+        Protocol::V3 {
+            supports_binary: true
+        }
+    );
+    assert_eq!(s.protocol().revision(), 3);
+    let open = polled(&mut s).unwrap();
+    let (len, packet) = open.split_once(':').unwrap();
+    assert_eq!(len.parse::<usize>().unwrap(), packet.len());
+    assert!(packet.starts_with(r#"0{"sid":""#), "{open}");
+    // No server ping: the only deadline is the client's ping, interval + timeout away.
+    assert_eq!(s.poll_timeout(), Some(t0 + ms(500)));
+    s.handle_timeout(t0 + ms(300));
+    assert_eq!(polled(&mut s), None);
+    assert!(s.closed().is_none());
+}
+
+#[test]
+fn v3_client_ping_is_answered_and_restarts_the_deadline() {
+    let t0 = Instant::now();
+    let mut s = v3(TransportKind::Polling, t0, true);
+    polled(&mut s);
+    s.handle_payload(t0 + ms(250), Bytes::from_static(b"1:2"));
+    assert_eq!(polled(&mut s).as_deref(), Some("1:3"));
+    assert_eq!(s.poll_timeout(), Some(t0 + ms(750)));
+    // Messages do not count as a heartbeat.
+    s.handle_payload(t0 + ms(700), Bytes::from_static(b"2:4a"));
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Message(Message::Text(Bytes::from_static(b"a"))))
+    );
+    s.handle_timeout(t0 + ms(749));
+    assert!(s.closed().is_none());
+    s.handle_timeout(t0 + ms(750));
+    assert_eq!(s.closed(), Some(&CloseReason::PingTimeout));
+}
+
+#[test]
+fn v3_pong_from_the_client_is_an_error() {
+    let t0 = Instant::now();
+    let mut s = v3(TransportKind::Polling, t0, true);
+    polled(&mut s);
+    s.handle_payload(t0, Bytes::from_static(b"1:3"));
+    assert_eq!(
+        s.closed(),
+        Some(&CloseReason::TransportError("invalid heartbeat direction"))
+    );
+    // A v4 payload is not a v3 one.
+    let mut s = v3(TransportKind::Polling, t0, true);
+    s.handle_payload(t0, Bytes::from_static(b"4a\x1e4b"));
+    assert_eq!(s.closed(), Some(&CloseReason::ParseError));
+}
+
+#[test]
+fn v3_binary_goes_out_in_the_binary_payload_or_as_base64() {
+    let t0 = Instant::now();
+    let mut s = v3(TransportKind::Polling, t0, true);
+    polled(&mut s);
+    s.send(text("451-[\"x\",{\"_placeholder\":true,\"num\":0}]"))
+        .unwrap();
+    s.send(Frame::Binary(Bytes::from_static(&[1, 2]))).unwrap();
+    let enc = s.poll_payload().unwrap();
+    assert!(enc.is_binary());
+    let body = enc.into_chunks().concat();
+    assert_eq!(&body[..4], &[0, 3, 9, 0xFF]);
+    assert_eq!(&body[body.len() - 6..], &[1, 3, 0xFF, 4, 1, 2]);
+
+    let mut s = v3(TransportKind::Polling, t0, false);
+    polled(&mut s);
+    s.send(Frame::Binary(Bytes::from_static(&[1, 2]))).unwrap();
+    let enc = s.poll_payload().unwrap();
+    assert!(!enc.is_binary());
+    assert_eq!(payload_string(enc), "6:b4AQI=");
+
+    // And comes in either way.
+    let mut s = v3(TransportKind::Polling, t0, true);
+    s.handle_binary_payload(
+        t0,
+        Bytes::from_static(&[1, 3, 0xFF, 4, 1, 2, 0, 2, 0xFF, b'4', b'a']),
+    );
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Message(Message::Binary(Bytes::from_static(&[1, 2]))))
+    );
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Message(Message::Text(Bytes::from_static(b"a"))))
+    );
+    s.handle_payload(t0, Bytes::from_static(b"6:b4AQI="));
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Message(Message::Binary(Bytes::from_static(&[1, 2]))))
+    );
+    // A v4 session has no binary payload.
+    let mut s = Session::new(sid(), cfg(), TransportKind::Polling, t0);
+    s.handle_binary_payload(t0, Bytes::from_static(&[0, 2, 0xFF, b'4', b'a']));
+    assert_eq!(s.closed(), Some(&CloseReason::ParseError));
+}
+
+#[test]
+fn v3_websocket_frames_carry_the_binary_type_byte() {
+    let t0 = Instant::now();
+    let mut s = v3(TransportKind::WebSocket, t0, true);
+    assert!(matches!(s.poll_transmit(), Some(Frame::Text(_))));
+    s.send(Frame::Binary(Bytes::from_static(&[7]))).unwrap();
+    assert_eq!(
+        s.poll_transmit(),
+        Some(Frame::Binary(Bytes::from_static(&[4, 7])))
+    );
+    s.handle_frame(t0, Frame::Binary(Bytes::from_static(&[4, 8])));
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Message(Message::Binary(Bytes::from_static(&[8]))))
+    );
+    s.handle_frame(t0, text("2"));
+    assert_eq!(s.poll_transmit(), Some(text("3")));
+}
+
+#[test]
+fn v3_upgrade_uses_the_same_probe() {
+    let t0 = Instant::now();
+    let mut s = v3(TransportKind::Polling, t0, true);
+    polled(&mut s);
+    assert!(s.start_probe(t0));
+    assert_eq!(
+        s.handle_probe_frame(t0, text("2probe")),
+        ProbeReply::Send(text("3probe"))
+    );
+    s.handle_timeout(t0 + NOOP_DELAY);
+    assert_eq!(polled(&mut s).as_deref(), Some("1:6"));
+    assert_eq!(s.handle_probe_frame(t0, text("5")), ProbeReply::Upgraded);
+    assert_eq!(s.transport(), TransportKind::WebSocket);
+    assert_eq!(s.noop_payload().into_chunks().concat(), b"1:6");
+}
+
+#[test]
+fn v3_pings_without_reading_are_bounded() {
+    let t0 = Instant::now();
+    let config = SessionConfig {
+        max_buffered_packets: 4,
+        ..cfg()
+    };
+    let mut s = Session::new_v3(sid(), config, TransportKind::Polling, t0, true);
+    // The open packet and three pongs fill the outbox; the next ping closes.
+    s.handle_payload(t0, Bytes::from_static(b"1:21:21:2"));
+    assert!(s.closed().is_none());
+    s.handle_payload(t0, Bytes::from_static(b"1:2"));
+    assert_eq!(
+        s.closed(),
+        Some(&CloseReason::TransportError(
+            "outbound buffer full (slow consumer)"
+        ))
+    );
+}
