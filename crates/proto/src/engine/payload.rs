@@ -55,6 +55,8 @@ fn decode_record(record: Bytes) -> Result<Frame, DecodeError> {
 pub struct Encoder {
     chunks: Vec<Bytes>,
     len: usize,
+    /// Some frame may be compressed (Node compresses a polling response only then).
+    compress: bool,
 }
 
 impl Encoder {
@@ -63,8 +65,14 @@ impl Encoder {
         Self::default()
     }
 
-    /// Appends one frame.
+    /// Appends one frame (which may be compressed).
     pub fn push(&mut self, frame: &Frame) {
+        self.push_with(frame, true);
+    }
+
+    /// Appends one frame; `compress: false` for a packet sent with `compress(false)`.
+    pub fn push_with(&mut self, frame: &Frame, compress: bool) {
+        self.compress |= compress;
         if !self.chunks.is_empty() {
             self.add(Bytes::from_static(&[SEPARATOR]));
         }
@@ -87,6 +95,12 @@ impl Encoder {
     /// Total length of the body in bytes.
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Whether the body may be HTTP-compressed: some frame in it was pushed with
+    /// `compress` true (Node's polling transport: `packets.some(p => p.options.compress)`).
+    pub fn may_compress(&self) -> bool {
+        self.compress
     }
 
     /// Whether nothing was pushed.
@@ -165,6 +179,17 @@ mod tests {
         let chunks = enc.into_chunks();
         assert_eq!(chunks.len(), 3);
         assert_eq!(chunks[0].as_ptr(), frame.as_ptr());
+    }
+
+    #[test]
+    fn compressible_when_some_frame_is() {
+        let mut enc = Encoder::new();
+        assert!(!enc.may_compress());
+        enc.push_with(&t("4a"), false);
+        assert!(!enc.may_compress());
+        enc.push_with(&t("4b"), true);
+        enc.push_with(&t("4c"), false);
+        assert!(enc.may_compress());
     }
 
     #[test]
