@@ -121,6 +121,12 @@ async fn npm_client_follows_the_server_options() {
     assert_eq!((small.1, small.2), (0, 1));
     let big = results.iter().find(|r| r.0 == "echo-big-text").unwrap();
     assert_eq!((big.1, big.2), (1, 1));
+    // Without server context the broadcast is compressed once for every recipient (a shared
+    // result); the client inflates it (`deflate.mjs` checks the content).
+    let bcast = results.iter().find(|r| r.0 == "broadcast").unwrap();
+    assert_eq!((bcast.1, bcast.2), (0, 1));
+    let plain = results.iter().find(|r| r.0 == "plain").unwrap();
+    assert_eq!((plain.1, plain.2), (0, 0));
 }
 
 /// Off by default, as on Node: no extension is answered, everything goes uncompressed.

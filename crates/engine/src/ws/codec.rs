@@ -245,11 +245,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Codec<S> {
             push_frame(&mut self.wbuf, 0x8, &body);
         } else if let Some(d) = self.deflate.as_mut()
             && compress
-            && opcode <= 0x2
-            && d.wants(payload.len())
+            && let Message::Text(data) | Message::Binary(data) = &msg
+            && d.wants(data.len())
         {
-            let mut packed = Vec::new();
-            d.compress(payload, &mut packed);
+            let packed = d.compress(data);
             // RSV1: a compressed message.
             push_frame(&mut self.wbuf, 0x40 | opcode, &packed);
         } else {

@@ -9,9 +9,21 @@
 //! the decompressor (a 32 KiB window and its state). With `*_no_context_takeover` negotiated,
 //! the stream of that direction is dropped after each message instead of being kept.
 //!
+//! With `server_no_context_takeover` negotiated, a compressed message depends only on its
+//! bytes, the level and the window: the connection then has no compressor of its own (one per
+//! worker thread is reused), and a broadcast, whose frame is one shared buffer for every
+//! recipient, is compressed once: the first connection to write it leaves the result in a
+//! small process-wide cache (`SHARED_ENTRIES` messages of at most `SHARED_MAX_LEN` bytes)
+//! that the others find by the identity of that buffer.
+//!
 //! Inflating is bounded: the output of one message never grows past the configured maximum
 //! message size (`max_payload`) plus one byte; past it the message is refused (close 1009).
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use bytes::Bytes;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 /// permessage-deflate on WebSocket connections (Node's `perMessageDeflate`, RFC 7692). Off
@@ -324,44 +336,20 @@ impl Deflate {
         (self.compress.is_some(), self.decompress.is_some())
     }
 
-    /// Compresses one whole message into `out` (appended).
-    pub(crate) fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) {
+    /// Compresses one whole message.
+    pub(crate) fn compress(&mut self, data: &Bytes) -> Bytes {
         let params = self.params;
-        let c = self.compress.get_or_insert_with(|| {
-            let bits = params.server_max_window_bits.unwrap_or(15).clamp(9, 15);
-            Box::new(Compress::new_with_window_bits(
-                Compression::new(params.level),
-                false,
-                bits,
-            ))
-        });
-        let start = out.len();
-        out.reserve(data.len() / 2 + 64);
-        let base = c.total_in();
-        loop {
-            let consumed = (c.total_in() - base) as usize;
-            let input = data.get(consumed..).unwrap_or_default();
-            if out.len() == out.capacity() {
-                out.reserve(out.capacity().max(64));
-            }
-            // Compressing into memory does not fail (the stream is ours and well formed).
-            let _ = c.compress_vec(input, out, FlushCompress::Sync);
-            let done = (c.total_in() - base) as usize == data.len();
-            // The sync flush is complete once the compressor leaves room in the output.
-            if done && out.len() < out.capacity() {
-                break;
-            }
-        }
-        if out[start..].ends_with(&TAIL) {
-            out.truncate(out.len() - TAIL.len());
-        }
-        if out.len() == start {
-            // An empty message compresses to one empty stored block's first byte (7.2.3.6).
-            out.push(0x00);
-        }
+        let bits = params.server_max_window_bits.unwrap_or(15).clamp(9, 15);
+        let level = params.level;
         if params.server_no_context_takeover {
-            self.compress = None;
+            return compress_stateless(data, level, bits);
         }
+        let c = self
+            .compress
+            .get_or_insert_with(|| Box::new(new_compressor(level, bits)));
+        let mut out = Vec::new();
+        deflate_message(c, data, &mut out);
+        Bytes::from(out)
     }
 
     /// Inflates one fragment of a compressed message into `out`, which must stay within
@@ -387,6 +375,114 @@ impl Deflate {
         }
         r
     }
+}
+
+fn new_compressor(level: u32, bits: u8) -> Compress {
+    Compress::new_with_window_bits(Compression::new(level), false, bits)
+}
+
+/// Compresses `data` as one message on `c` (sync flush, the tail stripped), appended to `out`.
+fn deflate_message(c: &mut Compress, data: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.reserve(data.len() / 2 + 64);
+    let base = c.total_in();
+    loop {
+        let consumed = (c.total_in() - base) as usize;
+        let input = data.get(consumed..).unwrap_or_default();
+        if out.len() == out.capacity() {
+            out.reserve(out.capacity().max(64));
+        }
+        // Compressing into memory does not fail (the stream is ours and well formed).
+        let _ = c.compress_vec(input, out, FlushCompress::Sync);
+        let done = (c.total_in() - base) as usize == data.len();
+        // The sync flush is complete once the compressor leaves room in the output.
+        if done && out.len() < out.capacity() {
+            break;
+        }
+    }
+    if out[start..].ends_with(&TAIL) {
+        out.truncate(out.len() - TAIL.len());
+    }
+    if out.len() == start {
+        // An empty message compresses to one empty stored block's first byte (7.2.3.6).
+        out.push(0x00);
+    }
+}
+
+/// Most compressed messages kept for other connections (see the module docs).
+const SHARED_ENTRIES: usize = 16;
+/// Largest message kept in the shared cache, in bytes.
+const SHARED_MAX_LEN: usize = 256 * 1024;
+
+/// A message compressed without context: the source (kept, so that its buffer cannot be
+/// reused for other bytes while the entry lives), level, window and result.
+struct SharedEntry {
+    source: Bytes,
+    level: u32,
+    bits: u8,
+    packed: Bytes,
+}
+
+static SHARED: Mutex<VecDeque<SharedEntry>> = Mutex::new(VecDeque::new());
+
+thread_local! {
+    /// The context-free compressor of this thread, with its level and window.
+    static STATELESS: RefCell<Option<(u32, u8, Compress)>> = const { RefCell::new(None) };
+}
+
+/// Compresses a message without context: from the shared cache when another connection
+/// already compressed this very buffer, else on this thread's compressor (reset after use).
+fn compress_stateless(data: &Bytes, level: u32, bits: u8) -> Bytes {
+    let same = |e: &SharedEntry| {
+        e.source.as_ptr() == data.as_ptr()
+            && e.source.len() == data.len()
+            && e.level == level
+            && e.bits == bits
+    };
+    let cacheable = data.len() <= SHARED_MAX_LEN;
+    if cacheable {
+        let cache = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = cache.iter().find(|e| same(e)) {
+            return e.packed.clone();
+        }
+    }
+    let mut out = Vec::new();
+    STATELESS.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        let fits = matches!(&*slot, Some((l, b, _)) if *l == level && *b == bits);
+        if !fits {
+            *slot = Some((level, bits, new_compressor(level, bits)));
+        }
+        if let Some((_, _, c)) = slot.as_mut() {
+            deflate_message(c, data, &mut out);
+            c.reset();
+        }
+    });
+    let packed = Bytes::from(out);
+    if cacheable {
+        let mut cache = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+        if !cache.iter().any(|e| same(e)) {
+            if cache.len() == SHARED_ENTRIES {
+                cache.pop_front();
+            }
+            cache.push_back(SharedEntry {
+                source: data.clone(),
+                level,
+                bits,
+                packed: packed.clone(),
+            });
+        }
+    }
+    packed
+}
+
+/// Whether the shared cache holds the compressed form of this buffer (for tests).
+#[cfg(test)]
+pub(crate) fn shared_has(data: &Bytes) -> bool {
+    let cache = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+    cache
+        .iter()
+        .any(|e| e.source.as_ptr() == data.as_ptr() && e.source.len() == data.len())
 }
 
 /// Feeds `input` to `d`, appending to `out` without letting it pass `max` (+1 byte, to tell
@@ -571,8 +667,7 @@ mod tests {
         let mut tx = Deflate::new(params);
         let mut rx = Deflate::new(params);
         for m in msgs {
-            let mut wire = Vec::new();
-            tx.compress(m, &mut wire);
+            let wire = tx.compress(&Bytes::copy_from_slice(m));
             let mut out = Vec::new();
             rx.decompress(&wire, true, &mut out, 1 << 20).unwrap();
             assert_eq!(&out, m);
@@ -599,8 +694,7 @@ mod tests {
     fn context_takeover_keeps_the_streams_and_no_takeover_drops_them() {
         let mut d = Deflate::new(params());
         assert_eq!(d.streams(), (false, false));
-        let mut wire = Vec::new();
-        d.compress(b"abcabcabc", &mut wire);
+        let wire = d.compress(&Bytes::from_static(b"abcabcabc"));
         let mut out = Vec::new();
         d.decompress(&wire, true, &mut out, 100).unwrap();
         assert_eq!(d.streams(), (true, true));
@@ -608,8 +702,7 @@ mod tests {
         p.server_no_context_takeover = true;
         p.client_no_context_takeover = true;
         let mut d = Deflate::new(p);
-        wire.clear();
-        d.compress(b"abcabcabc", &mut wire);
+        let wire = d.compress(&Bytes::from_static(b"abcabcabc"));
         out.clear();
         d.decompress(&wire, true, &mut out, 100).unwrap();
         assert_eq!(d.streams(), (false, false));
@@ -619,8 +712,7 @@ mod tests {
     fn inflating_stops_at_the_limit() {
         // 10 MB of zeros compress to about 10 KB.
         let bomb = vec![0u8; 10 << 20];
-        let mut wire = Vec::new();
-        Deflate::new(params()).compress(&bomb, &mut wire);
+        let wire = Deflate::new(params()).compress(&Bytes::from(bomb.clone()));
         assert!(wire.len() < 20_000);
         let mut out = Vec::new();
         let e = Deflate::new(params()).decompress(&wire, true, &mut out, 100_000);
@@ -637,13 +729,37 @@ mod tests {
     #[test]
     fn fragments_inflate_in_pieces() {
         let msg = b"fragmented message, fragmented message, fragmented message".repeat(50);
-        let mut wire = Vec::new();
-        Deflate::new(params()).compress(&msg, &mut wire);
+        let wire = Deflate::new(params()).compress(&Bytes::from(msg.clone()));
         let mut rx = Deflate::new(params());
         let mut out = Vec::new();
         let (a, b) = wire.split_at(wire.len() / 2);
         rx.decompress(a, false, &mut out, 1 << 20).unwrap();
         rx.decompress(b, true, &mut out, 1 << 20).unwrap();
+        assert_eq!(out, msg);
+    }
+
+    #[test]
+    fn without_server_context_a_shared_buffer_is_compressed_once() {
+        let mut p = params();
+        p.server_no_context_takeover = true;
+        let msg = Bytes::from(b"a broadcast, a broadcast, a broadcast".repeat(100));
+        let (mut a, mut b) = (Deflate::new(p), Deflate::new(p));
+        let first = a.compress(&msg);
+        assert!(shared_has(&msg));
+        let second = b.compress(&msg);
+        // The same bytes: the second connection took them from the cache.
+        assert_eq!(first.as_ptr(), second.as_ptr());
+        // Neither connection holds a compressor.
+        assert_eq!((a.streams(), b.streams()), ((false, false), (false, false)));
+        // A copy of the same content is another buffer: compressed again, same result.
+        let copy = Bytes::copy_from_slice(&msg);
+        let third = a.compress(&copy);
+        assert_ne!(third.as_ptr(), first.as_ptr());
+        assert_eq!(third, first);
+        let mut out = Vec::new();
+        Deflate::new(p)
+            .decompress(&second, true, &mut out, 1 << 20)
+            .unwrap();
         assert_eq!(out, msg);
     }
 

@@ -381,11 +381,7 @@ mod deflate {
     fn client_compressed(msgs: &[&[u8]]) -> Vec<Vec<u8>> {
         let mut d = Deflate::new(params(0));
         msgs.iter()
-            .map(|m| {
-                let mut out = Vec::new();
-                d.compress(m, &mut out);
-                out
-            })
+            .map(|m| d.compress(&Bytes::copy_from_slice(m)).to_vec())
             .collect()
     }
 
