@@ -14,10 +14,10 @@
 //!
 //! What a client must not send closes the connection with the code RFC 6455 gives: unmasked
 //! frames, RSV bits (RSV1 is allowed on the first frame of a data message when
-//! permessage-deflate was negotiated), unknown opcodes, fragmented or long control frames, a continuation
-//! without a start, a 64-bit length with its top bit set (1002), invalid UTF-8 in a text
-//! message or a close reason or invalid compressed data (1007), a frame or message over the
-//! limit, the inflated size of a compressed message included (1009). Pings are
+//! permessage-deflate was negotiated), unknown opcodes, fragmented or long control frames, a
+//! continuation without a start, a 64-bit length with its top bit set (1002), invalid UTF-8
+//! in a text message or a close reason, or invalid compressed data (1007), a frame or message
+//! over the limit, the inflated size of a compressed message included (1009). Pings are
 //! answered with a pong carrying the same payload; a close frame is answered with a close.
 
 use std::future::Future;
