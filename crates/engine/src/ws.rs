@@ -179,6 +179,13 @@ pub(crate) fn close_for_error(e: &WsError) -> (Option<CloseFrame>, &'static str)
             }),
             "message too big",
         ),
+        WsError::InflatedCapacity(_) => (
+            Some(CloseFrame {
+                code: CloseCode::Size,
+                reason: "Max payload size exceeded".into(),
+            }),
+            "compressed message inflates past max payload",
+        ),
         WsError::Protocol(_) => (
             Some(CloseFrame {
                 code: CloseCode::Protocol,

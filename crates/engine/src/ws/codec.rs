@@ -132,6 +132,9 @@ pub(crate) enum WsError {
     /// A compressed message that does not inflate.
     #[error("invalid compressed data")]
     Inflate,
+    /// A compressed message inflating past the size limit (a zip bomb, or just too big).
+    #[error("compressed message inflates past the limit of {0} bytes")]
+    InflatedCapacity(usize),
     /// The write buffer is past its bound.
     #[error("write buffer full")]
     WriteBufferFull,
@@ -387,7 +390,7 @@ impl<S> Codec<S> {
             return Err(WsError::Protocol("reserved bits set"));
         };
         d.decompress(payload, fin, data, max).map_err(|e| match e {
-            InflateError::TooBig(n) => WsError::Capacity(n),
+            InflateError::TooBig(_) => WsError::InflatedCapacity(max),
             InflateError::Invalid => WsError::Inflate,
         })
     }

@@ -468,7 +468,7 @@ fn compress_stateless(data: &Bytes, level: u32, bits: u8) -> Bytes {
     let packed = Bytes::from(out);
     if cacheable {
         let mut cache = SHARED.lock().unwrap_or_else(|p| p.into_inner());
-        if !cache.iter().any(|e| same(e)) {
+        if !cache.iter().any(same) {
             if cache.len() == SHARED_ENTRIES {
                 cache.pop_front();
             }

@@ -463,7 +463,7 @@ mod deflate {
         peer.write_all(&client_frame(0x80, b)).await.unwrap();
         assert!(matches!(
             next(&mut ws).await,
-            Some(Err(WsError::Capacity(_)))
+            Some(Err(WsError::InflatedCapacity(1000)))
         ));
     }
 
