@@ -49,9 +49,10 @@ pub struct PerMessageDeflate {
     /// zlib level of the compressor, 0 (none) to 9 (smallest). Default 6 (zlib's default, as
     /// Node).
     pub level: u32,
-    /// Always answer `server_no_context_takeover`: the server's compressor starts afresh for
-    /// each message (it is dropped between messages: less memory, larger output). When false
-    /// the server still accepts a client's request for it. Default false (as `ws`).
+    /// Always answer `server_no_context_takeover`: each message is compressed afresh, so the
+    /// connection keeps no compressor (one per worker thread is reused) and a broadcast is
+    /// compressed once for all its recipients; the output is larger than with context. When
+    /// false the server still accepts a client's request for it. Default false (as `ws`).
     pub server_no_context_takeover: bool,
     /// Always answer `client_no_context_takeover`: the client resets its compressor for each
     /// message, and the server drops its decompressor between messages. When false the
