@@ -390,7 +390,7 @@ impl<S> Codec<S> {
             return Err(WsError::Protocol("reserved bits set"));
         };
         d.decompress(payload, fin, data, max).map_err(|e| match e {
-            InflateError::TooBig(_) => WsError::InflatedCapacity(max),
+            InflateError::TooBig => WsError::InflatedCapacity(max),
             InflateError::Invalid => WsError::Inflate,
         })
     }
