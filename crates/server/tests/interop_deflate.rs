@@ -134,6 +134,22 @@ async fn npm_client_follows_the_server_options() {
     assert_eq!((plain.1, plain.2), (0, 0));
 }
 
+/// Without server context a broadcast's compressed bytes are shared by every recipient (see
+/// `ws/deflate.rs`): two npm clients at once inflate them (`deflate.mjs` checks every answer,
+/// and with both clients broadcasting each also gets the other's broadcasts in the middle of
+/// its exchanges).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_broadcast_bytes_inflate_for_every_recipient() {
+    let mut cfg = PerMessageDeflate::default();
+    cfg.server_no_context_takeover = true;
+    let server = server(Some(cfg));
+    let ((a, _), (b, _)) =
+        tokio::join!(run(&server, Mode::WebSocket), run(&server, Mode::WebSocket));
+    for ext in [a, b] {
+        assert_eq!(ext, json!({ "server_no_context_takeover": true }));
+    }
+}
+
 /// Off by default, as on Node: no extension is answered, everything goes uncompressed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn off_by_default_no_extension() {
