@@ -10,6 +10,7 @@ use ferrio_proto::engine::SessionConfig;
 
 use crate::{
     ConnectionErrorHook, CookieConfig, CorsConfig, Handshake, HeadersHook, HttpCompression,
+    PerMessageDeflate,
 };
 
 /// Settings of an Engine.IO server. The defaults are Node's `engine.io` 6 defaults, except
@@ -33,6 +34,9 @@ pub struct EngineConfig {
     /// Compression of polling responses (Node's `httpCompression`). Default on: gzip,
     /// deflate or br above 1024 bytes, as the client accepts. `None` turns it off.
     pub http_compression: Option<HttpCompression>,
+    /// permessage-deflate on WebSocket connections (Node's `perMessageDeflate`). Default
+    /// `None` (off), as on Node. See [`PerMessageDeflate`] for what it costs per connection.
+    pub per_message_deflate: Option<PerMessageDeflate>,
     /// Headers added to the handshake response: the first polling answer or the WebSocket
     /// `101` (Node's `initial_headers` event). Runs before [`EngineConfig::headers`].
     /// Default none.
@@ -77,6 +81,7 @@ impl Default for EngineConfig {
             cookie: None,
             allow_request: None,
             http_compression: Some(HttpCompression::default()),
+            per_message_deflate: None,
             initial_headers: None,
             headers: None,
             connection_error: None,
@@ -100,6 +105,7 @@ impl fmt::Debug for EngineConfig {
             .field("cookie", &self.cookie)
             .field("allow_request", &self.allow_request.is_some())
             .field("http_compression", &self.http_compression)
+            .field("per_message_deflate", &self.per_message_deflate)
             .field("initial_headers", &self.initial_headers.is_some())
             .field("headers", &self.headers.is_some())
             .field("connection_error", &self.connection_error.is_some())

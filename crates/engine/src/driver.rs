@@ -312,7 +312,7 @@ impl<H: EngineHandler> Driver<H> {
                 match Pin::new(&mut *probe).poll_ready(cx) {
                     Poll::Ready(Ok(())) => {
                         if let Some(f) = self.probe_out.take() {
-                            let _ = Pin::new(&mut *probe).start_send(ws::to_message(f));
+                            let _ = Pin::new(&mut *probe).start_send(ws::to_message(f, true));
                             self.probe_dirty = true;
                         }
                     }
@@ -362,7 +362,7 @@ impl<H: EngineHandler> Driver<H> {
                     if let Some(f) = self.probe_out.take() {
                         // Not sent yet: it is owed on what is now the transport.
                         if let Some(ws) = self.ws.as_mut() {
-                            let _ = Pin::new(ws).start_send(ws::to_message(f));
+                            let _ = Pin::new(ws).start_send(ws::to_message(f, true));
                             self.ws_dirty = true;
                         }
                     }
@@ -391,7 +391,7 @@ impl<H: EngineHandler> Driver<H> {
                     self.session.closed(),
                     Some(CloseReason::ForcedClose | CloseReason::ServerShuttingDown)
                 ) {
-                self.session.queued_frames()
+                self.session.queued_frames_with()
             } else {
                 Vec::new()
             };
@@ -399,8 +399,8 @@ impl<H: EngineHandler> Driver<H> {
             tokio::spawn(async move {
                 let _ = tokio::time::timeout(timeout, async move {
                     let mut ws = ws;
-                    for f in rest {
-                        ws.feed(ws::to_message(f)).await?;
+                    for (f, compress) in rest {
+                        ws.feed(ws::to_message(f, compress)).await?;
                     }
                     ws.close(None).await
                 })
@@ -429,12 +429,12 @@ impl<H: EngineHandler> Driver<H> {
     /// attachments of one packet), so its frames stay together.
     fn queue(&mut self, out: Outgoing) {
         match out {
-            Outgoing::One(frame) => {
-                let _ = self.session.send(frame);
+            Outgoing::One(frame, compress) => {
+                let _ = self.session.send_with(frame, compress);
             }
-            Outgoing::Group(frames) => {
+            Outgoing::Group(frames, compress) => {
                 for frame in frames {
-                    self.session.push_unbounded(frame);
+                    self.session.push_unbounded_with(frame, compress);
                 }
             }
         }
@@ -568,10 +568,10 @@ impl<H: EngineHandler> Driver<H> {
                 }
                 Poll::Pending => break,
             }
-            let Some(frame) = self.session.poll_transmit() else {
+            let Some((frame, compress)) = self.session.poll_transmit_with() else {
                 break;
             };
-            if let Err(e) = Pin::new(&mut *ws).start_send(ws::to_message(frame)) {
+            if let Err(e) = Pin::new(&mut *ws).start_send(ws::to_message(frame, compress)) {
                 tracing::debug!("websocket write failed: {e}");
                 self.session
                     .handle_transport_closed(CloseReason::TransportError("write failed"));
@@ -654,16 +654,16 @@ impl<H: EngineHandler> Driver<H> {
         }
         if let Some(mut ws) = self.ws.take() {
             let mut rest = Vec::new();
-            while let Some(f) = self.session.poll_transmit() {
+            while let Some(f) = self.session.poll_transmit_with() {
                 rest.push(f);
             }
             let close = self.ws_close.take();
             let timeout = self.engine.config().close_timeout;
             let _ = tokio::time::timeout(timeout, async move {
-                for f in rest {
+                for (f, compress) in rest {
                     // After the peer's close frame nothing more may be sent; the close below
                     // still flushes the reply to it that the codec queued.
-                    if ws.feed(ws::to_message(f)).await.is_err() {
+                    if ws.feed(ws::to_message(f, compress)).await.is_err() {
                         break;
                     }
                 }

@@ -70,4 +70,5 @@ pub use hooks::{ConnectionError, ConnectionErrorHook, HeadersHook};
 pub use raw_echo::raw_echo;
 pub use serve::{RequestBody, serve};
 pub use service::{EngineLayer, EngineService, NotFound, RemoteAddr, ResponseFuture};
-pub use socket::{EngineSocket, Handshake};
+pub use socket::{EngineSocket, Handshake, SendOptions};
+pub use ws::deflate::PerMessageDeflate;

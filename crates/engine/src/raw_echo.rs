@@ -26,8 +26,8 @@ pub fn raw_echo<B>(config: &EngineConfig, req: Request<B>) -> Response<EngineBod
     if !ws::is_upgrade_request(&parts.headers) {
         return refused(HttpError::BadRequest);
     }
-    let res = match ws::switching_protocols(&parts) {
-        Ok(res) => res,
+    let (res, deflate) = match ws::switching_protocols(&parts, config) {
+        Ok(answer) => answer,
         Err(HandshakeError::Version) => return refused(HttpError::UpgradeRequired),
         Err(HandshakeError::Invalid(_)) => return refused(HttpError::BadRequest),
     };
@@ -36,7 +36,7 @@ pub fn raw_echo<B>(config: &EngineConfig, req: Request<B>) -> Response<EngineBod
     };
     let config = config.clone();
     tokio::spawn(async move {
-        if let Some(ws) = ws::accept(on_upgrade, &config).await {
+        if let Some(ws) = ws::accept(on_upgrade, &config, deflate).await {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(600), echo(ws)).await;
         }
     });
@@ -48,7 +48,7 @@ async fn echo(mut ws: WsStream) {
         match item {
             Ok(msg) => match ws::from_message(msg) {
                 Incoming::Frame(frame) => {
-                    if ws.send(ws::to_message(frame)).await.is_err() {
+                    if ws.send(ws::to_message(frame, true)).await.is_err() {
                         return;
                     }
                 }

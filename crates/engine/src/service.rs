@@ -330,11 +330,11 @@ where
                     tracing::debug!("upgrade with another protocol version than the session's");
                     return Err(HttpError::BadRequest);
                 }
-                let res = upgrade_response(parts)?;
+                let (res, deflate) = upgrade_response(parts, engine.config())?;
                 let on_upgrade = take_upgrade(parts)?;
                 let cfg = engine.config().clone();
                 tokio::spawn(async move {
-                    if let Some(ws) = ws::accept(on_upgrade, &cfg).await {
+                    if let Some(ws) = ws::accept(on_upgrade, &cfg, deflate).await {
                         let _ = entry.cmd.send(Cmd::Probe(Box::new(ws))).await;
                     }
                 });
@@ -383,7 +383,7 @@ where
             Ok((payload_response(open.unwrap_or_default()), Some(sid)))
         }
         TransportKind::WebSocket => {
-            let res = upgrade_response(parts)?;
+            let (res, deflate) = upgrade_response(parts, cfg)?;
             let on_upgrade = take_upgrade(parts)?;
             if engine.session_count() >= cfg.max_sessions {
                 return Err(HttpError::Unavailable);
@@ -392,7 +392,7 @@ where
             let engine = engine.clone();
             tokio::spawn(async move {
                 let cfg = engine.config().clone();
-                if let Some(ws) = ws::accept(on_upgrade, &cfg).await {
+                if let Some(ws) = ws::accept(on_upgrade, &cfg, deflate).await {
                     engine.open(sid, handshake, TransportKind::WebSocket, protocol, Some(ws));
                 }
             });
@@ -432,11 +432,13 @@ async fn poll<H, RB>(
         .await
         .map_err(|_| HttpError::SessionIdUnknown)?;
     let payload = rx.await.map_err(|_| HttpError::SessionIdUnknown)??;
+    // As Node: only a response holding some packet sent without `compress: false`.
     let coding = engine
         .shared
         .config
         .http_compression
         .as_ref()
+        .filter(|_| payload.may_compress())
         .and_then(|c| Some((c, c.choose(payload.len(), &parts.headers)?)));
     let Some((compression, coding)) = coding else {
         return Ok(payload_response(payload));
@@ -618,11 +620,12 @@ fn set_payload_headers(h: &mut HeaderMap, binary: bool) {
 
 fn upgrade_response<RB>(
     parts: &http::request::Parts,
-) -> Result<Response<EngineBody<RB>>, HttpError> {
+    config: &crate::EngineConfig,
+) -> Result<(Response<EngineBody<RB>>, Option<ws::Negotiated>), HttpError> {
     if !ws::is_upgrade_request(&parts.headers) {
         return Err(HttpError::BadRequest);
     }
-    ws::switching_protocols(parts).map_err(|e| {
+    ws::switching_protocols(parts, config).map_err(|e| {
         tracing::debug!(error = ?e, "WebSocket handshake refused");
         match e {
             ws::HandshakeError::Version => HttpError::UpgradeRequired,

@@ -106,10 +106,46 @@ struct Inner {
 
 /// What a handle queues for the driver: one frame, or frames that must stay together (a
 /// Socket.IO packet and its binary attachments).
+/// Each carries whether it may be compressed.
 #[derive(Debug)]
 pub(crate) enum Outgoing {
-    One(Frame),
-    Group(Box<[Frame]>),
+    One(Frame, bool),
+    Group(Box<[Frame]>, bool),
+}
+
+/// How [`EngineSocket::send_with`] and [`EngineSocket::send_all_with`] send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SendOptions {
+    /// Drop the frames when the queue is full instead of closing the session. Default false.
+    pub volatile: bool,
+    /// The frames may be compressed (permessage-deflate on WebSocket, HTTP compression of
+    /// the polling response that holds them). `false` is Node's `compress: false`. Default
+    /// true.
+    pub compress: bool,
+}
+
+impl Default for SendOptions {
+    fn default() -> Self {
+        SendOptions {
+            volatile: false,
+            compress: true,
+        }
+    }
+}
+
+impl SendOptions {
+    /// Sets [`SendOptions::volatile`].
+    pub fn volatile(mut self, volatile: bool) -> Self {
+        self.volatile = volatile;
+        self
+    }
+
+    /// Sets [`SendOptions::compress`].
+    pub fn compress(mut self, compress: bool) -> Self {
+        self.compress = compress;
+        self
+    }
 }
 
 impl EngineSocket {
@@ -169,18 +205,36 @@ impl EngineSocket {
     /// Queues a frame. When the queue is full the client is too slow: the session is closed
     /// (`transport error`, logged) and `SendError::Full` returned.
     pub fn send(&self, frame: Frame) -> Result<(), SendError> {
-        self.send_outgoing(Outgoing::One(frame))
+        self.send_outgoing(Outgoing::One(frame, true))
+    }
+
+    /// Queues a frame with these options (volatile: as [`EngineSocket::try_send`]).
+    pub fn send_with(&self, frame: Frame, opts: SendOptions) -> Result<(), SendError> {
+        let out = Outgoing::One(frame, opts.compress);
+        match opts.volatile {
+            true => self.try_outgoing(out),
+            false => self.send_outgoing(out),
+        }
+    }
+
+    /// Queues frames that stay together (as [`EngineSocket::send_all`]) with these options.
+    pub fn send_all_with(&self, frames: Vec<Frame>, opts: SendOptions) -> Result<(), SendError> {
+        let out = Outgoing::Group(frames.into_boxed_slice(), opts.compress);
+        match opts.volatile {
+            true => self.try_outgoing(out),
+            false => self.send_outgoing(out),
+        }
     }
 
     /// Queues frames that are written back to back, with nothing from other senders between
     /// them (a packet and its attachments). Full queue: as [`EngineSocket::send`].
     pub fn send_all(&self, frames: Vec<Frame>) -> Result<(), SendError> {
-        self.send_outgoing(Outgoing::Group(frames.into_boxed_slice()))
+        self.send_outgoing(Outgoing::Group(frames.into_boxed_slice(), true))
     }
 
     /// As [`EngineSocket::send_all`], but a full queue drops the frames (volatile delivery).
     pub fn try_send_all(&self, frames: Vec<Frame>) -> Result<(), SendError> {
-        self.try_outgoing(Outgoing::Group(frames.into_boxed_slice()))
+        self.try_outgoing(Outgoing::Group(frames.into_boxed_slice(), true))
     }
 
     fn send_outgoing(&self, out: Outgoing) -> Result<(), SendError> {
@@ -198,7 +252,7 @@ impl EngineSocket {
 
     /// Queues a frame, or drops it when the queue is full (volatile delivery).
     pub fn try_send(&self, frame: Frame) -> Result<(), SendError> {
-        self.try_outgoing(Outgoing::One(frame))
+        self.try_outgoing(Outgoing::One(frame, true))
     }
 
     fn try_outgoing(&self, out: Outgoing) -> Result<(), SendError> {

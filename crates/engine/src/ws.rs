@@ -1,7 +1,9 @@
 //! The WebSocket boundary: the upgrade handshake and the codec (`codec`, our own small
-//! server-side RFC 6455 codec), the only module that knows how frames look.
+//! server-side RFC 6455 codec, with permessage-deflate in `deflate`), the only module that
+//! knows how frames look.
 
 mod codec;
+pub(crate) mod deflate;
 
 use ferrio_proto::engine::Frame;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
@@ -10,7 +12,8 @@ use hyper_util::rt::TokioIo;
 
 use crate::{EngineBody, EngineConfig};
 
-pub(crate) use codec::{CloseCode, CloseFrame, Message as WsMessage, WsError};
+pub(crate) use codec::{CloseCode, CloseFrame, Message as WsMessage, Outbound, WsError};
+pub(crate) use deflate::Negotiated;
 
 /// A server-side WebSocket over an upgraded hyper connection.
 pub(crate) type WsStream = codec::Codec<TokioIo<Upgraded>>;
@@ -52,10 +55,13 @@ pub(crate) enum HandshakeError {
 
 /// The `101 Switching Protocols` answer to an upgrade request, after checking the opening
 /// handshake: a `GET` over HTTP/1.1 (or later), version 13 only, and one `Sec-WebSocket-Key`
-/// that is the base64 of 16 bytes.
+/// that is the base64 of 16 bytes. With permessage-deflate configured, the client's offers
+/// are parsed (a malformed `Sec-WebSocket-Extensions` is answered 400, as `ws` does) and the
+/// first acceptable one is answered; what was agreed is returned for [`accept`].
 pub(crate) fn switching_protocols<B>(
     parts: &http::request::Parts,
-) -> Result<Response<EngineBody<B>>, HandshakeError> {
+    config: &EngineConfig,
+) -> Result<(Response<EngineBody<B>>, Option<Negotiated>), HandshakeError> {
     if parts.method != http::Method::GET {
         return Err(HandshakeError::Invalid(
             "the opening handshake must be a GET",
@@ -83,6 +89,20 @@ pub(crate) fn switching_protocols<B>(
             "Sec-WebSocket-Key is not the base64 of 16 bytes",
         ));
     }
+    let negotiated = match &config.per_message_deflate {
+        Some(cfg) if headers.contains_key(header::SEC_WEBSOCKET_EXTENSIONS) => {
+            let values = headers
+                .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+                .iter()
+                .map(HeaderValue::as_bytes);
+            let offers = deflate::parse_offers(values).map_err(|why| {
+                tracing::debug!(why, "malformed Sec-WebSocket-Extensions");
+                HandshakeError::Invalid("Invalid or unacceptable Sec-WebSocket-Extensions header")
+            })?;
+            deflate::negotiate(&offers, cfg)
+        }
+        _ => None,
+    };
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     let accept = HeaderValue::from_str(&accept)
         .map_err(|_| HandshakeError::Invalid("Sec-WebSocket-Accept"))?;
@@ -92,7 +112,12 @@ pub(crate) fn switching_protocols<B>(
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
-    Ok(res)
+    if let Some(n) = &negotiated
+        && let Ok(v) = HeaderValue::from_str(&n.header_value())
+    {
+        h.insert(header::SEC_WEBSOCKET_EXTENSIONS, v);
+    }
+    Ok((res, negotiated))
 }
 
 /// Whether a `Sec-WebSocket-Key` is the (canonical, padded) base64 of 16 bytes.
@@ -104,8 +129,13 @@ fn is_valid_key(key: &[u8]) -> bool {
             .is_ok_and(|k| k.len() == 16)
 }
 
-/// Completes the upgrade and wraps the connection with the configured limits.
-pub(crate) async fn accept(on_upgrade: OnUpgrade, config: &EngineConfig) -> Option<WsStream> {
+/// Completes the upgrade and wraps the connection with the configured limits and what was
+/// agreed for permessage-deflate.
+pub(crate) async fn accept(
+    on_upgrade: OnUpgrade,
+    config: &EngineConfig,
+    deflate: Option<Negotiated>,
+) -> Option<WsStream> {
     let upgraded = on_upgrade.await.ok()?;
     let max = config.session.max_payload;
     let limits = codec::Limits {
@@ -115,16 +145,18 @@ pub(crate) async fn accept(on_upgrade: OnUpgrade, config: &EngineConfig) -> Opti
             .ws_max_write_buffer_size
             .max(config.ws_write_buffer_size + max + 1024),
     };
-    Some(codec::Codec::new(TokioIo::new(upgraded), limits))
+    Some(codec::Codec::new(TokioIo::new(upgraded), limits, deflate))
 }
 
-/// Converts a frame for the wire. Text frames are UTF-8 by construction (they are built
-/// from Rust strings) and are not checked again.
-pub(crate) fn to_message(frame: Frame) -> WsMessage {
-    match frame {
+/// Converts a frame for the wire; `compress: false` keeps it uncompressed whatever was
+/// negotiated. Text frames are UTF-8 by construction (they are built from Rust strings) and
+/// are not checked again.
+pub(crate) fn to_message(frame: Frame, compress: bool) -> Outbound {
+    let msg = match frame {
         Frame::Text(b) => WsMessage::Text(b),
         Frame::Binary(b) => WsMessage::Binary(b),
-    }
+    };
+    Outbound { msg, compress }
 }
 
 /// Converts what was read from the wire.
@@ -147,6 +179,13 @@ pub(crate) fn close_for_error(e: &WsError) -> (Option<CloseFrame>, &'static str)
             }),
             "message too big",
         ),
+        WsError::InflatedCapacity(_) => (
+            Some(CloseFrame {
+                code: CloseCode::Size,
+                reason: "Max payload size exceeded".into(),
+            }),
+            "compressed message inflates past max payload",
+        ),
         WsError::Protocol(_) => (
             Some(CloseFrame {
                 code: CloseCode::Protocol,
@@ -160,6 +199,13 @@ pub(crate) fn close_for_error(e: &WsError) -> (Option<CloseFrame>, &'static str)
                 reason: String::new(),
             }),
             "invalid UTF-8 in text frame",
+        ),
+        WsError::Inflate => (
+            Some(CloseFrame {
+                code: CloseCode::Invalid,
+                reason: String::new(),
+            }),
+            "invalid compressed data",
         ),
         _ => (None, "websocket error"),
     }

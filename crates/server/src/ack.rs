@@ -71,7 +71,7 @@ impl AckSender {
             .ns
             .parser()
             .encode_ack(self.socket.ns_name(), id, data)?;
-        self.socket.send_encoded(&encoded, false)
+        self.socket.send_encoded(&encoded, false, true)
     }
 
     /// Answers with `{"error": message}` (used when a handler rejects the payload).

@@ -91,7 +91,7 @@ impl ConnShared {
     }
 
     fn send(&self, e: &Encoded) {
-        let _ = crate::socket::send_frames(&self.engine, e, false);
+        let _ = crate::socket::send_frames(&self.engine, e, false, true);
     }
 }
 
@@ -405,7 +405,7 @@ async fn run_connect(
         socket.join(rooms);
         // Missed packets go before the CONNECT reply, as Node sends them.
         for e in &missed {
-            let _ = socket.send_encoded(e, false);
+            let _ = socket.send_encoded(e, false, true);
         }
     }
     let reply = match socket.0.pid() {

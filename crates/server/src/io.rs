@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ferrio_engine::{
     BoxError, ConnectionError, ConnectionErrorHook, CookieConfig, CorsConfig, Engine, EngineConfig,
-    HeadersHook, HttpCompression, NotFound, RequestBody, Transports,
+    HeadersHook, HttpCompression, NotFound, PerMessageDeflate, RequestBody, Transports,
 };
 use ferrio_proto::socket::{DecodeLimits, Parser};
 use serde::Serialize;
@@ -353,6 +353,14 @@ impl SocketIoBuilder {
     /// Default on (gzip, deflate or br above 1024 bytes).
     pub fn http_compression(mut self, compression: Option<HttpCompression>) -> Self {
         self.config.engine.http_compression = compression;
+        self
+    }
+
+    /// permessage-deflate on WebSocket connections (Node's `perMessageDeflate`); `None` (the
+    /// default, as on Node) turns it off. See [`PerMessageDeflate`] for the options and the
+    /// memory it costs per connection.
+    pub fn per_message_deflate(mut self, deflate: Option<PerMessageDeflate>) -> Self {
+        self.config.engine.per_message_deflate = deflate;
         self
     }
 

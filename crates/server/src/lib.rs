@@ -89,8 +89,8 @@ pub use ferrio_engine::{
     ConnectionErrorHook, CookieConfig, CookiePriority, CorsConfig, EngineBody, EngineConfig,
     EngineHandler, EngineService, EngineSocket, HeadersHook, HttpCompression, InvalidCookie,
     InvalidOriginPattern, Message as EngineMessage, NotFound, OriginPredicate, OriginRule,
-    Rejection as HandshakeRejection, RemoteAddr, RequestBody, ResponseFuture, SameSite,
-    SendError as EngineSendError, SessionConfig, Sid, Transports, serve,
+    PerMessageDeflate, Rejection as HandshakeRejection, RemoteAddr, RequestBody, ResponseFuture,
+    SameSite, SendError as EngineSendError, SendOptions, SessionConfig, Sid, Transports, serve,
 };
 pub use ferrio_proto::socket::{Args, DecodeLimits, Encoded, Parser};
 /// The dynamic value of `socket.data`, cluster messages and server-side events (binary

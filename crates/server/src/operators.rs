@@ -136,7 +136,9 @@ impl BroadcastOperator {
         self
     }
 
-    /// Per-message compression (carried to other servers; WebSocket compression is off).
+    /// Per-message compression: `false` sends the packet uncompressed to every recipient (no
+    /// permessage-deflate; polling responses holding only such packets are not
+    /// HTTP-compressed). Carried to other servers.
     pub fn compress(mut self, compress: bool) -> Self {
         self.opts.flags.compress = Some(compress);
         self

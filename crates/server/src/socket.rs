@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
-use ferrio_engine::{CloseReason, EngineSocket, Frame};
+use ferrio_engine::{CloseReason, EngineSocket, Frame, SendOptions};
 use ferrio_proto::engine::Sid;
 use ferrio_proto::socket::{Args, Encoded, PacketData, Parser};
 use ferrio_proto::value::{self, Value, ValueError};
@@ -545,7 +545,7 @@ impl SocketRef {
     /// Emits an event to this client: a tuple is several arguments, `()` none, anything else
     /// one; `bytes::Bytes` values anywhere become binary attachments.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), SendError> {
-        self.emit_opts(event, data, false)
+        self.emit_opts(event, data, false, true)
     }
 
     /// Emits a `message` event (Node's `socket.send`).
@@ -564,8 +564,9 @@ impl SocketRef {
         self.emitter().timeout(timeout)
     }
 
-    /// An emitter with per-message compression set (accepted; without permessage-deflate it
-    /// changes nothing, as on Node over a connection without compression).
+    /// An emitter with per-message compression set: `compress(false)` sends the packet
+    /// uncompressed (no permessage-deflate for its WebSocket messages; a polling response
+    /// holding only such packets is not HTTP-compressed, as on Node).
     pub fn compress(&self, compress: bool) -> SocketEmitter<'_> {
         self.emitter().compress(compress)
     }
@@ -588,7 +589,7 @@ impl SocketRef {
         V: DeserializeOwned,
     {
         self.0
-            .emit_with_ack_timeout(event, data, self.ns.shared.config.ack_timeout, false)
+            .emit_with_ack_timeout(event, data, self.ns.shared.config.ack_timeout, false, true)
     }
 
     /// Broadcast to the rooms given, except this socket.
@@ -763,8 +764,13 @@ impl Socket {
     }
 
     /// Sends an encoded packet with its attachments as one group.
-    pub(crate) fn send_encoded(&self, e: &Encoded, volatile: bool) -> Result<(), SendError> {
-        send_frames(&self.engine, e, volatile)
+    pub(crate) fn send_encoded(
+        &self,
+        e: &Encoded,
+        volatile: bool,
+        compress: bool,
+    ) -> Result<(), SendError> {
+        send_frames(&self.engine, e, volatile, compress)
     }
 
     pub(crate) fn emit_opts<T: Serialize + ?Sized>(
@@ -772,6 +778,7 @@ impl Socket {
         event: &str,
         data: &T,
         volatile: bool,
+        compress: bool,
     ) -> Result<(), SendError> {
         crate::operators::check_event(event)?;
         if !self.connected() {
@@ -789,7 +796,7 @@ impl Socket {
             encoded = store.record(encoded, &opts);
         }
         self.notify_outgoing(event, &encoded);
-        self.send_encoded(&encoded, volatile)
+        self.send_encoded(&encoded, volatile, compress)
     }
 
     /// Whether an outgoing listener is registered.
@@ -820,6 +827,7 @@ impl Socket {
         data: &T,
         timeout: Option<Duration>,
         volatile: bool,
+        compress: bool,
     ) -> AckFuture<V>
     where
         T: Serialize + ?Sized,
@@ -845,7 +853,7 @@ impl Socket {
             return AckFuture::failed(AckError::Send(SendError::TooManyPendingAcks));
         }
         self.notify_outgoing(event, &encoded);
-        if let Err(e) = self.send_encoded(&encoded, volatile) {
+        if let Err(e) = self.send_encoded(&encoded, volatile, compress) {
             lock(&self.acks).remove(id);
             return AckFuture::failed(AckError::Send(e));
         }
@@ -1032,7 +1040,11 @@ impl Socket {
 
     /// Sends DISCONNECT and closes the socket (`server namespace disconnect`).
     pub(crate) fn server_disconnect(self: &Arc<Self>) {
-        let _ = self.send_encoded(&self.ns.parser().encode_disconnect(&self.ns.name), false);
+        let _ = self.send_encoded(
+            &self.ns.parser().encode_disconnect(&self.ns.name),
+            false,
+            true,
+        );
         self.close(DisconnectReason::ServerNamespaceDisconnect, None);
     }
 
@@ -1118,28 +1130,23 @@ impl Socket {
 }
 
 /// Sends an encoded packet's messages as one group (nothing can come between a packet and
-/// its attachments); `volatile`: dropped when the client cannot take them now.
+/// its attachments); `volatile`: dropped when the client cannot take them now; `compress:
+/// false`: never compressed (Node's `compress(false)`).
 pub(crate) fn send_frames(
     engine: &EngineSocket,
     e: &Encoded,
     volatile: bool,
+    compress: bool,
 ) -> Result<(), SendError> {
+    let opts = SendOptions::default().volatile(volatile).compress(compress);
     let result = if e.frame_count() == 1 {
         let Some(frame) = e.frames().next() else {
             return Ok(());
         };
-        if volatile {
-            engine.try_send(frame)
-        } else {
-            engine.send(frame)
-        }
+        engine.send_with(frame, opts)
     } else {
         let frames: Vec<Frame> = e.frames().collect();
-        if volatile {
-            engine.try_send_all(frames)
-        } else {
-            engine.send_all(frames)
-        }
+        engine.send_all_with(frames, opts)
     };
     result.map_err(SendError::from)
 }
@@ -1176,7 +1183,8 @@ impl SocketEmitter<'_> {
         self
     }
 
-    /// Per-message compression (accepted; without permessage-deflate it changes nothing).
+    /// Per-message compression: `false` sends this packet uncompressed (see
+    /// [`SocketRef::compress`]).
     pub fn compress(mut self, compress: bool) -> Self {
         self.compress = Some(compress);
         self
@@ -1184,7 +1192,8 @@ impl SocketEmitter<'_> {
 
     /// Emits the event.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), SendError> {
-        self.socket.emit_opts(event, data, self.volatile)
+        self.socket
+            .emit_opts(event, data, self.volatile, self.compress.unwrap_or(true))
     }
 
     /// Emits a `message` event (Node's `socket.send`).
@@ -1200,9 +1209,13 @@ impl SocketEmitter<'_> {
         V: DeserializeOwned,
     {
         let timeout = self.timeout.or(self.socket.ns.shared.config.ack_timeout);
-        self.socket
-            .0
-            .emit_with_ack_timeout(event, data, timeout, self.volatile)
+        self.socket.0.emit_with_ack_timeout(
+            event,
+            data,
+            timeout,
+            self.volatile,
+            self.compress.unwrap_or(true),
+        )
     }
 }
 

@@ -1,5 +1,6 @@
-//! A small server-side WebSocket codec (RFC 6455, no extensions), written for an Engine.IO
-//! server with many mostly idle connections:
+//! A small server-side WebSocket codec (RFC 6455, with permessage-deflate of RFC 7692 when it
+//! was negotiated, see `deflate`), written for an Engine.IO server with many mostly idle
+//! connections:
 //!
 //! - **Nothing is buffered while idle.** A read goes to a stack buffer first; bytes land on
 //!   the heap only while a frame is incomplete, and the read buffer is released as soon as it
@@ -12,9 +13,11 @@
 //!   are, so a broadcast costs a header and a copy per recipient.
 //!
 //! What a client must not send closes the connection with the code RFC 6455 gives: unmasked
-//! frames, RSV bits, unknown opcodes, fragmented or long control frames, a continuation
-//! without a start, a 64-bit length with its top bit set (1002), invalid UTF-8 in a text
-//! message or a close reason (1007), a frame or message over the limit (1009). Pings are
+//! frames, RSV bits (RSV1 is allowed on the first frame of a data message when
+//! permessage-deflate was negotiated), unknown opcodes, fragmented or long control frames, a
+//! continuation without a start, a 64-bit length with its top bit set (1002), invalid UTF-8
+//! in a text message or a close reason, or invalid compressed data (1007), a frame or message
+//! over the limit, the inflated size of a compressed message included (1009). Pings are
 //! answered with a pong carrying the same payload; a close frame is answered with a close.
 
 use std::future::Future;
@@ -26,6 +29,8 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+
+use super::deflate::{Deflate, InflateError, Negotiated};
 
 /// Bytes read at once when no frame is pending (on the stack, never zero-filled).
 const STACK_READ: usize = 8 * 1024;
@@ -45,6 +50,25 @@ pub(crate) enum Message {
     Pong(Bytes),
     /// A close frame.
     Close(Option<CloseFrame>),
+}
+
+/// A message to write, and whether it may be compressed (permessage-deflate, when negotiated
+/// and the message is at least the threshold); `compress(false)` sends it as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Outbound {
+    /// The message.
+    pub(crate) msg: Message,
+    /// May be compressed.
+    pub(crate) compress: bool,
+}
+
+impl From<Message> for Outbound {
+    fn from(msg: Message) -> Self {
+        Outbound {
+            msg,
+            compress: true,
+        }
+    }
 }
 
 /// The code and reason of a close frame.
@@ -105,6 +129,12 @@ pub(crate) enum WsError {
     /// Invalid UTF-8 in a text message or a close reason.
     #[error("invalid UTF-8")]
     Utf8,
+    /// A compressed message that does not inflate.
+    #[error("invalid compressed data")]
+    Inflate,
+    /// A compressed message inflating past the size limit (a zip bomb, or just too big).
+    #[error("compressed message inflates past the limit of {0} bytes")]
+    InflatedCapacity(usize),
     /// The write buffer is past its bound.
     #[error("write buffer full")]
     WriteBufferFull,
@@ -133,9 +163,12 @@ pub(crate) struct Codec<S> {
     limits: Limits,
     /// Bytes of an incomplete frame (empty, without allocation, when idle).
     rbuf: BytesMut,
-    /// The fragments of a message in progress: its opcode, payload so far, and (text) how
-    /// many leading bytes are known to be whole UTF-8 characters.
-    partial: Option<(u8, BytesMut, usize)>,
+    /// The fragments of a message in progress: its opcode, payload so far (inflated when
+    /// compressed), (text) how many leading bytes are known to be whole UTF-8 characters, and
+    /// whether it is compressed.
+    partial: Option<(u8, Vec<u8>, usize, bool)>,
+    /// permessage-deflate, when negotiated.
+    deflate: Option<Box<Deflate>>,
     /// Encoded frames not yet written (empty, without allocation, when flushed).
     wbuf: Vec<u8>,
     /// Bytes of `wbuf` already written.
@@ -148,12 +181,13 @@ pub(crate) struct Codec<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Codec<S> {
     /// A codec over an upgraded connection.
-    pub(crate) fn new(io: S, limits: Limits) -> Self {
+    pub(crate) fn new(io: S, limits: Limits, deflate: Option<Negotiated>) -> Self {
         Codec {
             io,
             limits,
             rbuf: BytesMut::new(),
             partial: None,
+            deflate: deflate.map(|d| Box::new(Deflate::new(d))),
             wbuf: Vec::new(),
             written: 0,
             close_sent: false,
@@ -164,7 +198,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Codec<S> {
     /// Sends a close frame (once), flushes, and shuts the write side down.
     pub(crate) async fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), WsError> {
         if !self.close_sent {
-            self.queue(Message::Close(frame))?;
+            self.queue(Message::Close(frame).into())?;
         }
         std::future::poll_fn(|cx| self.poll_write_all(cx)).await?;
         tokio::io::AsyncWriteExt::shutdown(&mut self.io).await?;
@@ -177,8 +211,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Codec<S> {
         self.rbuf.capacity() + self.wbuf.capacity()
     }
 
-    /// Encodes `msg` into the write buffer.
-    fn queue(&mut self, msg: Message) -> Result<(), WsError> {
+    /// Whether the zlib streams exist (for tests).
+    #[cfg(test)]
+    pub(crate) fn deflate_streams(&self) -> Option<(bool, bool)> {
+        self.deflate.as_ref().map(|d| d.streams())
+    }
+
+    /// Encodes `out` into the write buffer.
+    fn queue(&mut self, out: Outbound) -> Result<(), WsError> {
+        let Outbound { msg, compress } = out;
         if self.close_sent {
             return Err(WsError::Closed);
         }
@@ -205,6 +246,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Codec<S> {
                 body.extend_from_slice(&f.reason.as_bytes()[..end]);
             }
             push_frame(&mut self.wbuf, 0x8, &body);
+        } else if let Some(d) = self.deflate.as_mut()
+            && compress
+            && let Message::Text(data) | Message::Binary(data) = &msg
+            && d.wants(data.len())
+        {
+            let packed = d.compress(data);
+            // RSV1: a compressed message.
+            push_frame(&mut self.wbuf, 0x40 | opcode, &packed);
         } else {
             push_frame(&mut self.wbuf, opcode, payload);
         }
@@ -249,7 +298,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Codec<S> {
     /// The next message from the bytes in `rbuf`, if a whole frame is there; the number of
     /// bytes still missing otherwise.
     fn parse(&mut self) -> Result<Result<Option<Message>, usize>, WsError> {
-        let Some(h) = parse_header(&self.rbuf, self.limits.max_message)? else {
+        let rsv1_ok = self.deflate.is_some();
+        let Some(h) = parse_header(&self.rbuf, self.limits.max_message, rsv1_ok)? else {
             return Ok(Err(14));
         };
         let total = h.header_len + h.len;
@@ -268,28 +318,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Codec<S> {
                 if self.partial.is_some() {
                     return Err(WsError::Protocol("new message inside a fragmented one"));
                 }
+                if h.rsv1 {
+                    let mut data = Vec::new();
+                    self.inflate(&payload, h.fin, &mut data)?;
+                    if h.fin {
+                        return message(h.opcode, Bytes::from(data)).map(|m| Ok(Some(m)));
+                    }
+                    let checked = check_text_prefix(h.opcode, &data, 0)?;
+                    self.partial = Some((h.opcode, data, checked, true));
+                    return Ok(Ok(None));
+                }
                 if h.fin {
-                    return message(h.opcode, payload).map(|m| Ok(Some(m)));
+                    return message(h.opcode, payload.freeze()).map(|m| Ok(Some(m)));
                 }
                 let checked = check_text_prefix(h.opcode, &payload, 0)?;
-                self.partial = Some((h.opcode, payload, checked));
+                self.partial = Some((h.opcode, payload.to_vec(), checked, false));
                 Ok(Ok(None))
             }
             0x0 => {
-                let Some((opcode, mut data, checked)) = self.partial.take() else {
+                let Some((opcode, mut data, checked, compressed)) = self.partial.take() else {
                     return Err(WsError::Protocol("continuation without a message"));
                 };
-                let size = data.len() + payload.len();
-                if size > self.limits.max_message {
-                    return Err(WsError::Capacity(size as u64));
+                if compressed {
+                    self.inflate(&payload, h.fin, &mut data)?;
+                } else {
+                    let size = data.len() + payload.len();
+                    if size > self.limits.max_message {
+                        return Err(WsError::Capacity(size as u64));
+                    }
+                    data.extend_from_slice(&payload);
                 }
-                data.extend_from_slice(&payload);
                 if h.fin {
-                    return message(opcode, data).map(|m| Ok(Some(m)));
+                    return message(opcode, Bytes::from(data)).map(|m| Ok(Some(m)));
                 }
                 // Fail fast: invalid UTF-8 closes the connection at the fragment holding it.
                 let checked = check_text_prefix(opcode, &data, checked)?;
-                self.partial = Some((opcode, data, checked));
+                self.partial = Some((opcode, data, checked, compressed));
                 Ok(Ok(None))
             }
             0x8 => {
@@ -301,20 +365,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Codec<S> {
                         code: f.code,
                         reason: String::new(),
                     });
-                    self.queue(Message::Close(reply))?;
+                    self.queue(Message::Close(reply).into())?;
                 }
                 Ok(Ok(Some(Message::Close(frame))))
             }
             0x9 => {
                 let payload = payload.freeze();
                 if !self.close_sent {
-                    self.queue(Message::Pong(payload.clone()))?;
+                    self.queue(Message::Pong(payload.clone()).into())?;
                 }
                 Ok(Ok(Some(Message::Ping(payload))))
             }
             0xA => Ok(Ok(Some(Message::Pong(payload.freeze())))),
             _ => Err(WsError::Protocol("unknown opcode")),
         }
+    }
+}
+
+impl<S> Codec<S> {
+    /// Inflates one fragment of a compressed message onto `data`, within the message limit.
+    fn inflate(&mut self, payload: &[u8], fin: bool, data: &mut Vec<u8>) -> Result<(), WsError> {
+        let max = self.limits.max_message;
+        let Some(d) = self.deflate.as_mut() else {
+            return Err(WsError::Protocol("reserved bits set"));
+        };
+        d.decompress(payload, fin, data, max).map_err(|e| match e {
+            InflateError::TooBig => WsError::InflatedCapacity(max),
+            InflateError::Invalid => WsError::Inflate,
+        })
     }
 }
 
@@ -351,7 +429,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for Codec<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for Codec<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Outbound> for Codec<S> {
     type Error = WsError;
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
@@ -362,8 +440,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for Codec<S> {
         Poll::Ready(Ok(()))
     }
 
-    fn start_send(mut self: Pin<&mut Self>, msg: Message) -> Result<(), WsError> {
-        self.queue(msg)
+    fn start_send(mut self: Pin<&mut Self>, out: Outbound) -> Result<(), WsError> {
+        self.queue(out)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
@@ -373,7 +451,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for Codec<S> {
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
         let this = &mut *self;
         if !this.close_sent {
-            this.queue(Message::Close(None))?;
+            this.queue(Message::Close(None).into())?;
         }
         ready!(this.poll_write_all(cx))?;
         ready!(Pin::new(&mut this.io).poll_shutdown(cx))?;
@@ -384,6 +462,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for Codec<S> {
 /// A parsed frame header.
 struct Header {
     fin: bool,
+    /// A compressed message (permessage-deflate).
+    rsv1: bool,
     opcode: u8,
     mask: [u8; 4],
     header_len: usize,
@@ -391,15 +471,18 @@ struct Header {
 }
 
 /// The header at the start of `buf`, once complete; errors for what a client must not send.
-fn parse_header(buf: &[u8], max: usize) -> Result<Option<Header>, WsError> {
+/// `rsv1_ok`: permessage-deflate was negotiated (RSV1 marks the first frame of a compressed
+/// data message).
+fn parse_header(buf: &[u8], max: usize, rsv1_ok: bool) -> Result<Option<Header>, WsError> {
     let (Some(&b0), Some(&b1)) = (buf.first(), buf.get(1)) else {
         return Ok(None);
     };
-    if b0 & 0x70 != 0 {
-        return Err(WsError::Protocol("reserved bits set"));
-    }
     let fin = b0 & 0x80 != 0;
     let opcode = b0 & 0x0f;
+    let rsv1 = b0 & 0x40 != 0;
+    if b0 & 0x30 != 0 || (rsv1 && !(rsv1_ok && matches!(opcode, 0x1 | 0x2))) {
+        return Err(WsError::Protocol("reserved bits set"));
+    }
     if !matches!(opcode, 0x0 | 0x1 | 0x2 | 0x8 | 0x9 | 0xA) {
         return Err(WsError::Protocol("unknown opcode"));
     }
@@ -436,6 +519,7 @@ fn parse_header(buf: &[u8], max: usize) -> Result<Option<Header>, WsError> {
     };
     Ok(Some(Header {
         fin,
+        rsv1,
         opcode,
         mask: [m[0], m[1], m[2], m[3]],
         header_len: at + 4,
@@ -445,8 +529,7 @@ fn parse_header(buf: &[u8], max: usize) -> Result<Option<Header>, WsError> {
 }
 
 /// A complete data message; text is checked for UTF-8.
-fn message(opcode: u8, payload: BytesMut) -> Result<Message, WsError> {
-    let payload = payload.freeze();
+fn message(opcode: u8, payload: Bytes) -> Result<Message, WsError> {
     if opcode == 0x1 {
         std::str::from_utf8(&payload).map_err(|_| WsError::Utf8)?;
         Ok(Message::Text(payload))
@@ -490,7 +573,7 @@ fn close_frame(payload: &[u8]) -> Result<Option<CloseFrame>, WsError> {
     }
 }
 
-/// Appends an unmasked server frame.
+/// Appends an unmasked server frame (`opcode` may carry RSV1, `0x40`).
 pub(crate) fn push_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
     let len = payload.len();
     out.reserve(len + 10);

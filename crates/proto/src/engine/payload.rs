@@ -56,6 +56,8 @@ pub struct Encoder {
     chunks: Vec<Bytes>,
     len: usize,
     binary: bool,
+    /// Some frame may be compressed (Node compresses a polling response only then).
+    compress: bool,
 }
 
 impl Encoder {
@@ -64,8 +66,14 @@ impl Encoder {
         Self::default()
     }
 
-    /// Appends one frame.
+    /// Appends one frame (which may be compressed).
     pub fn push(&mut self, frame: &Frame) {
+        self.push_with(frame, true);
+    }
+
+    /// Appends one frame; `compress: false` for a packet sent with `compress(false)`.
+    pub fn push_with(&mut self, frame: &Frame, compress: bool) {
+        self.compress |= compress;
         if !self.chunks.is_empty() {
             self.add(Bytes::from_static(&[SEPARATOR]));
         }
@@ -90,6 +98,12 @@ impl Encoder {
         self.len
     }
 
+    /// Whether the body may be HTTP-compressed: some frame in it was pushed with
+    /// `compress` true (Node's polling transport: `packets.some(p => p.options.compress)`).
+    pub fn may_compress(&self) -> bool {
+        self.compress
+    }
+
     /// Whether nothing was pushed.
     pub fn is_empty(&self) -> bool {
         self.chunks.is_empty()
@@ -104,6 +118,12 @@ impl Encoder {
     /// holding binary packets for a client that supports binary. A v4 body is always text.
     pub fn is_binary(&self) -> bool {
         self.binary
+    }
+
+    /// Marks the body as one that may be compressed (the v3 codec, which frames its
+    /// records itself).
+    pub(crate) fn set_compress(&mut self, compress: bool) {
+        self.compress |= compress;
     }
 
     /// Marks the body as binary (the v3 codec).
@@ -182,6 +202,17 @@ mod tests {
         let chunks = enc.into_chunks();
         assert_eq!(chunks.len(), 3);
         assert_eq!(chunks[0].as_ptr(), frame.as_ptr());
+    }
+
+    #[test]
+    fn compressible_when_some_frame_is() {
+        let mut enc = Encoder::new();
+        assert!(!enc.may_compress());
+        enc.push_with(&t("4a"), false);
+        assert!(!enc.may_compress());
+        enc.push_with(&t("4b"), true);
+        enc.push_with(&t("4c"), false);
+        assert!(enc.may_compress());
     }
 
     #[test]

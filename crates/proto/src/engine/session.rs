@@ -206,7 +206,8 @@ pub struct Session {
     pong_grace_used: bool,
     /// The server holds reading (its handler is full): a pong cannot be read meanwhile.
     reading_held: bool,
-    outbox: VecDeque<Frame>,
+    /// Queued frames, each with whether it may be compressed (`compress(false)` clears it).
+    outbox: VecDeque<(Frame, bool)>,
     outbox_bytes: usize,
     noop_pending: bool,
     /// When the noop for the waiting poll is due, during an upgrade.
@@ -522,21 +523,34 @@ impl Session {
 
     /// Queues a frame for the client.
     pub fn send(&mut self, frame: Frame) -> Result<(), SendError> {
+        self.send_with(frame, true)
+    }
+
+    /// Queues a frame for the client; `compress: false` asks the transport not to compress
+    /// it (Node's `compress` option: no permessage-deflate for this message, and a polling
+    /// response holding only such frames is not HTTP-compressed).
+    pub fn send_with(&mut self, frame: Frame, compress: bool) -> Result<(), SendError> {
         if self.closed.is_some() {
             return Err(SendError::Closed);
         }
         if !self.has_capacity() {
             return Err(SendError::Full);
         }
-        self.push(frame);
+        self.push_with(frame, compress);
         Ok(())
     }
 
     /// Queues a frame even when the outbox is full: for the frames that must follow one
     /// already accepted (the attachments of a packet). Dropped when the session is closed.
     pub fn push_unbounded(&mut self, frame: Frame) {
+        self.push_unbounded_with(frame, true);
+    }
+
+    /// As [`Session::push_unbounded`], with the `compress` option of
+    /// [`Session::send_with`].
+    pub fn push_unbounded_with(&mut self, frame: Frame, compress: bool) {
         if self.closed.is_none() {
-            self.push(frame);
+            self.push_with(frame, compress);
         }
     }
 
@@ -565,19 +579,32 @@ impl Session {
 
     /// The next frame to write on the WebSocket transport.
     pub fn poll_transmit(&mut self) -> Option<Frame> {
+        self.poll_transmit_with().map(|(f, _)| f)
+    }
+
+    /// The next frame to write on the WebSocket transport, with whether it may be compressed.
+    pub fn poll_transmit_with(&mut self) -> Option<(Frame, bool)> {
         if self.transport != TransportKind::WebSocket {
             return None;
         }
-        self.pop().map(|f| self.ws_frame(f))
+        self.pop().map(|(f, c)| (self.ws_frame(f), c))
     }
 
     /// A copy of every queued frame as the WebSocket carries it, whatever the transport (a
     /// driver that also hands a closed session's last packets to a WebSocket that was being
     /// probed).
     pub fn queued_frames(&self) -> Vec<Frame> {
+        self.queued_frames_with()
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect()
+    }
+
+    /// As [`Session::queued_frames`], with whether each may be compressed.
+    pub fn queued_frames_with(&self) -> Vec<(Frame, bool)> {
         self.outbox
             .iter()
-            .map(|f| self.ws_frame(f.clone()))
+            .map(|(f, c)| (self.ws_frame(f.clone()), *c))
             .collect()
     }
 
@@ -592,19 +619,24 @@ impl Session {
     /// A polling body holding only a noop (`6`, or `1:6` in v3): the answer to a poll that
     /// must end with nothing to say.
     pub fn noop_payload(&self) -> Encoder {
-        self.encode_payload(&[Packet::Noop.encode()])
+        self.encode_payload(&[(Packet::Noop.encode(), true)])
     }
 
-    fn encode_payload(&self, frames: &[Frame]) -> Encoder {
+    fn encode_payload(&self, frames: &[(Frame, bool)]) -> Encoder {
         match self.protocol {
             Protocol::V4 => {
                 let mut enc = Encoder::new();
-                for f in frames {
-                    enc.push(f);
+                for (f, compress) in frames {
+                    enc.push_with(f, *compress);
                 }
                 enc
             }
-            Protocol::V3 { supports_binary } => v3::encode_payload(frames, supports_binary),
+            Protocol::V3 { supports_binary } => {
+                let plain: Vec<Frame> = frames.iter().map(|(f, _)| f.clone()).collect();
+                let mut enc = v3::encode_payload(&plain, supports_binary);
+                enc.set_compress(frames.iter().any(|(_, c)| *c));
+                enc
+            }
         }
     }
 
@@ -622,8 +654,8 @@ impl Session {
         }
         if self.protocol == Protocol::V4 {
             let mut enc = Encoder::new();
-            while let Some(f) = self.pop() {
-                enc.push(&f);
+            while let Some((f, compress)) = self.pop() {
+                enc.push_with(&f, compress);
             }
             return Some(enc);
         }
@@ -735,14 +767,18 @@ impl Session {
     }
 
     fn push(&mut self, frame: Frame) {
-        self.outbox_bytes += frame.len();
-        self.outbox.push_back(frame);
+        self.push_with(frame, true);
     }
 
-    fn pop(&mut self) -> Option<Frame> {
-        let f = self.outbox.pop_front()?;
+    fn push_with(&mut self, frame: Frame, compress: bool) {
+        self.outbox_bytes += frame.len();
+        self.outbox.push_back((frame, compress));
+    }
+
+    fn pop(&mut self) -> Option<(Frame, bool)> {
+        let (f, compress) = self.outbox.pop_front()?;
         self.outbox_bytes -= f.len();
-        Some(f)
+        Some((f, compress))
     }
 }
 

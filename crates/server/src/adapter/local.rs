@@ -70,7 +70,11 @@ impl LocalNamespace {
         let mut args = None;
         for socket in ns.targets(opts) {
             notify_outgoing(&socket, packet.event(), &encoded, &mut args);
-            if let Err(e) = socket.send_encoded(&encoded, opts.flags.volatile) {
+            if let Err(e) = socket.send_encoded(
+                &encoded,
+                opts.flags.volatile,
+                opts.flags.compress.unwrap_or(true),
+            ) {
                 tracing::debug!(sid = %socket.id(), "broadcast not delivered: {e}");
             }
         }
@@ -128,7 +132,11 @@ impl LocalNamespace {
         let mut args = None;
         for socket in targets {
             notify_outgoing(&socket, packet.event(), &encoded, &mut args);
-            match socket.send_encoded(&encoded, opts.flags.volatile) {
+            match socket.send_encoded(
+                &encoded,
+                opts.flags.volatile,
+                opts.flags.compress.unwrap_or(true),
+            ) {
                 Ok(()) => reached.push(socket.id()),
                 Err(_) => socket.forget_ack(id),
             }

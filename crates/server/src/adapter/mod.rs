@@ -63,8 +63,8 @@ pub struct BroadcastFlags {
     pub local: bool,
     /// Dropped for a client that cannot take it now instead of queued.
     pub volatile: bool,
-    /// Per-message compression, when set (accepted and carried between nodes; WebSocket
-    /// compression itself is off).
+    /// Per-message compression, when set (`Some(false)`: sent uncompressed; carried between
+    /// nodes).
     pub compress: Option<bool>,
     /// How long to wait for acknowledgements.
     pub timeout: Option<Duration>,

@@ -2,12 +2,13 @@
 //! `EngineConfig` limits, the session driver's codec), for the Autobahn|Testsuite's
 //! `fuzzingclient` (`cargo xtask autobahn`). Every path echoes; there is no Engine.IO framing.
 //!
-//! Prints `listening on <addr>` once bound.
+//! `--deflate` turns permessage-deflate on (the 12.* and 13.* cases). Prints
+//! `listening on <addr>` once bound.
 
 use std::convert::Infallible;
 
 use clap::Parser;
-use ferrio_engine::{EngineConfig, RequestBody};
+use ferrio_engine::{EngineConfig, PerMessageDeflate, RequestBody};
 use ferrio_test_servers::{bind, init_tracing, shutdown_signal};
 
 /// Command line.
@@ -25,6 +26,10 @@ struct Args {
     /// covered by the engine's tests.
     #[arg(long, default_value_t = 17 * 1024 * 1024)]
     max_payload: usize,
+    /// Offer permessage-deflate (`EngineConfig::per_message_deflate`, default options but a
+    /// threshold of 0, so that every message of the 12.* and 13.* cases is compressed).
+    #[arg(long)]
+    deflate: bool,
 }
 
 #[tokio::main]
@@ -33,6 +38,11 @@ async fn main() -> std::io::Result<()> {
     let args = Args::parse();
     let mut config = EngineConfig::default();
     config.session.max_payload = args.max_payload;
+    if args.deflate {
+        let mut deflate = PerMessageDeflate::default();
+        deflate.threshold = 0;
+        config.per_message_deflate = Some(deflate);
+    }
     let service = tower::service_fn(move |req: http::Request<RequestBody>| {
         let res = ferrio_engine::raw_echo(&config, req);
         async move { Ok::<_, Infallible>(res) }

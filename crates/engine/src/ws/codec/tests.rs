@@ -13,7 +13,7 @@ const LIMITS: Limits = Limits {
 
 fn pair() -> (Codec<DuplexStream>, DuplexStream) {
     let (a, b) = tokio::io::duplex(1 << 20);
-    (Codec::new(a, LIMITS), b)
+    (Codec::new(a, LIMITS, None), b)
 }
 
 /// A masked client frame.
@@ -144,15 +144,18 @@ async fn fragmented_message_with_a_ping_in_between() {
 #[tokio::test]
 async fn writes_are_batched_until_the_flush() {
     let (mut ws, mut peer) = pair();
-    ws.feed(Message::Text(Bytes::from_static(b"4a")))
+    ws.feed(Outbound::from(Message::Text(Bytes::from_static(b"4a"))))
         .await
         .unwrap();
-    ws.feed(Message::Binary(Bytes::from(vec![7u8; 300])))
+    ws.feed(Outbound::from(Message::Binary(Bytes::from(vec![7u8; 300]))))
         .await
         .unwrap();
-    ws.feed(Message::Text(Bytes::from(vec![b'x'; 70_000])))
-        .await
-        .unwrap();
+    ws.feed(Outbound::from(Message::Text(Bytes::from(vec![
+        b'x';
+        70_000
+    ]))))
+    .await
+    .unwrap();
     // Nothing written before the flush.
     let mut probe = [0u8; 1];
     assert!(
@@ -175,12 +178,12 @@ async fn write_buffer_is_bounded() {
         write_buffer_size: 100,
         max_write_buffer: 1000,
     };
-    let mut ws = Codec::new(a, limits);
+    let mut ws = Codec::new(a, limits, None);
     let msg = Message::Binary(Bytes::from(vec![0u8; 400]));
-    Pin::new(&mut ws).start_send(msg.clone()).unwrap();
-    Pin::new(&mut ws).start_send(msg.clone()).unwrap();
+    Pin::new(&mut ws).start_send(msg.clone().into()).unwrap();
+    Pin::new(&mut ws).start_send(msg.clone().into()).unwrap();
     assert!(matches!(
-        Pin::new(&mut ws).start_send(msg),
+        Pin::new(&mut ws).start_send(msg.into()),
         Err(WsError::WriteBufferFull)
     ));
     // The peer does not read: poll_ready waits instead of taking more.
@@ -213,7 +216,8 @@ async fn close_is_answered_and_ends_the_stream() {
     );
     // Nothing may be sent after the close.
     assert!(matches!(
-        ws.send(Message::Text(Bytes::from_static(b"4x"))).await,
+        ws.send(Outbound::from(Message::Text(Bytes::from_static(b"4x"))))
+            .await,
         Err(WsError::Closed)
     ));
 }
@@ -350,4 +354,181 @@ async fn invalid_utf8_fails_at_the_fragment_that_holds_it() {
         next(&mut ws).await.unwrap().unwrap(),
         Message::Text(Bytes::from("κόσμε"))
     );
+}
+
+mod deflate {
+    use super::*;
+    use crate::ws::deflate::{Deflate, PerMessageDeflate, negotiate, parse_offers};
+
+    fn params(threshold: usize) -> Negotiated {
+        let cfg = PerMessageDeflate {
+            threshold,
+            ..Default::default()
+        };
+        negotiate(
+            &parse_offers([b"permessage-deflate".as_slice()]).unwrap(),
+            &cfg,
+        )
+        .unwrap()
+    }
+
+    fn deflate_pair(threshold: usize) -> (Codec<DuplexStream>, DuplexStream) {
+        let (a, b) = tokio::io::duplex(1 << 20);
+        (Codec::new(a, LIMITS, Some(params(threshold))), b)
+    }
+
+    /// What a client's compressor sends for `msgs`, one after the other (context kept).
+    fn client_compressed(msgs: &[&[u8]]) -> Vec<Vec<u8>> {
+        let mut d = Deflate::new(params(0));
+        msgs.iter()
+            .map(|m| d.compress(&Bytes::copy_from_slice(m)).to_vec())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn reads_compressed_messages_with_context_takeover() {
+        let (mut ws, mut peer) = deflate_pair(1024);
+        assert_eq!(ws.deflate_streams(), Some((false, false)));
+        let msgs: [&[u8]; 3] = [b"4hello hello", b"4hello hello", b"\x00\x01\x02"];
+        let wire = client_compressed(&msgs);
+        peer.write_all(&client_frame(0xC1, &wire[0])).await.unwrap();
+        peer.write_all(&client_frame(0xC1, &wire[1])).await.unwrap();
+        peer.write_all(&client_frame(0xC2, &wire[2])).await.unwrap();
+        // An uncompressed message in between is fine too.
+        peer.write_all(&client_frame(0x81, b"4plain"))
+            .await
+            .unwrap();
+        let want = [
+            Message::Text(Bytes::from_static(b"4hello hello")),
+            Message::Text(Bytes::from_static(b"4hello hello")),
+            Message::Binary(Bytes::from_static(b"\x00\x01\x02")),
+            Message::Text(Bytes::from_static(b"4plain")),
+        ];
+        for w in want {
+            assert_eq!(next(&mut ws).await.unwrap().unwrap(), w);
+        }
+        // Only the decompressor was created (lazily).
+        assert_eq!(ws.deflate_streams(), Some((false, true)));
+    }
+
+    #[tokio::test]
+    async fn reads_a_fragmented_compressed_message() {
+        let (mut ws, mut peer) = deflate_pair(1024);
+        let msg = b"4fragments fragments fragments".repeat(10);
+        let wire = &client_compressed(&[&msg])[0];
+        let (a, b) = wire.split_at(wire.len() / 2);
+        peer.write_all(&client_frame(0x41, a)).await.unwrap();
+        peer.write_all(&client_frame(0x80, b)).await.unwrap();
+        assert_eq!(
+            next(&mut ws).await.unwrap().unwrap(),
+            Message::Text(Bytes::from(msg))
+        );
+    }
+
+    #[tokio::test]
+    async fn rsv1_without_the_extension_or_on_a_continuation_is_a_protocol_error() {
+        let (mut ws, mut peer) = pair();
+        let wire = &client_compressed(&[b"4x"])[0];
+        peer.write_all(&client_frame(0xC1, wire)).await.unwrap();
+        assert!(matches!(
+            next(&mut ws).await,
+            Some(Err(WsError::Protocol(_)))
+        ));
+
+        let (mut ws, mut peer) = deflate_pair(1024);
+        peer.write_all(&client_frame(0x01, b"4a")).await.unwrap();
+        peer.write_all(&client_frame(0xC0, b"b")).await.unwrap();
+        assert!(matches!(
+            next(&mut ws).await,
+            Some(Err(WsError::Protocol(_)))
+        ));
+
+        let (mut ws, mut peer) = deflate_pair(1024);
+        peer.write_all(&client_frame(0xC9, b"")).await.unwrap();
+        assert!(matches!(
+            next(&mut ws).await,
+            Some(Err(WsError::Protocol(_)))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_zip_bomb_is_refused_at_the_limit() {
+        let (mut ws, mut peer) = deflate_pair(1024);
+        // 1 MB of zeros: about 1 KB compressed, well under the 1000-byte frame limit once
+        // split; the inflated size passes the 1000-byte message limit.
+        let wire = &client_compressed(&[&vec![0u8; 1 << 20]])[0];
+        assert!(wire.len() < 2000, "{}", wire.len());
+        let (a, b) = wire.split_at(wire.len() / 2);
+        peer.write_all(&client_frame(0x42, a)).await.unwrap();
+        peer.write_all(&client_frame(0x80, b)).await.unwrap();
+        assert!(matches!(
+            next(&mut ws).await,
+            Some(Err(WsError::InflatedCapacity(1000)))
+        ));
+    }
+
+    #[tokio::test]
+    async fn invalid_compressed_data_is_refused() {
+        let (mut ws, mut peer) = deflate_pair(1024);
+        peer.write_all(&client_frame(0xC1, &[0xff; 8]))
+            .await
+            .unwrap();
+        assert!(matches!(next(&mut ws).await, Some(Err(WsError::Inflate))));
+    }
+
+    #[tokio::test]
+    async fn writes_compress_above_the_threshold_unless_told_not_to() {
+        let (mut ws, mut peer) = deflate_pair(100);
+        let big = Bytes::from(vec![b'x'; 5000]);
+        // Incompressible alone, but a repeat is found in the kept window.
+        let mut seed = 1u32;
+        let noise: Bytes = (0..3000)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (seed >> 16) as u8
+            })
+            .collect::<Vec<u8>>()
+            .into();
+        ws.feed(Outbound::from(Message::Text(Bytes::from_static(b"4small"))))
+            .await
+            .unwrap();
+        ws.feed(Outbound::from(Message::Text(big.clone())))
+            .await
+            .unwrap();
+        ws.feed(Outbound {
+            msg: Message::Binary(noise.clone()),
+            compress: false,
+        })
+        .await
+        .unwrap();
+        ws.feed(Outbound::from(Message::Binary(noise.clone())))
+            .await
+            .unwrap();
+        ws.feed(Outbound::from(Message::Binary(noise.clone())))
+            .await
+            .unwrap();
+        ws.flush().await.unwrap();
+        assert_eq!(server_frame(&mut peer).await, (0x81, b"4small".to_vec()));
+        let mut rx = Deflate::new(params(0));
+        let mut inflate = |packed: &[u8]| {
+            let mut out = Vec::new();
+            rx.decompress(packed, true, &mut out, 1 << 20).unwrap();
+            out
+        };
+        let (b0, packed) = server_frame(&mut peer).await;
+        assert_eq!(b0, 0xC1);
+        assert!(packed.len() < 100);
+        assert_eq!(inflate(&packed), big);
+        assert_eq!(server_frame(&mut peer).await, (0x82, noise.to_vec()));
+        let (b0, first) = server_frame(&mut peer).await;
+        assert_eq!(b0, 0xC2);
+        assert!(first.len() > 2000);
+        assert_eq!(inflate(&first), noise);
+        // The server kept its context: the repeat is a back reference.
+        let (b0, second) = server_frame(&mut peer).await;
+        assert_eq!(b0, 0xC2);
+        assert!(second.len() < 100, "{}", second.len());
+        assert_eq!(inflate(&second), noise);
+        assert_eq!(ws.deflate_streams(), Some((true, false)));
+    }
 }
