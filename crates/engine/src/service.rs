@@ -329,7 +329,17 @@ where
                 let cfg = engine.config().clone();
                 tokio::spawn(async move {
                     if let Some(ws) = ws::accept(on_upgrade, &cfg).await {
-                        let _ = entry.cmd.send(Cmd::Probe(Box::new(ws))).await;
+                        match &entry.cmd {
+                            Some(cmd) => {
+                                let _ = cmd.send(Box::new(Cmd::Probe(Box::new(ws)))).await;
+                            }
+                            // A session on WebSocket from the start has nothing to upgrade:
+                            // refused, as its driver refuses a second probe.
+                            None => {
+                                tracing::debug!("WebSocket refused for this session: closing it");
+                                crate::driver::close_quietly(ws, None).await;
+                            }
+                        }
                     }
                 });
                 Ok(res)
@@ -409,9 +419,8 @@ async fn poll<H, RB>(
     parts: &http::request::Parts,
 ) -> Result<Response<EngineBody<RB>>, HttpError> {
     let (tx, rx) = oneshot::channel();
-    entry
-        .cmd
-        .send(Cmd::Poll(tx))
+    let cmd = entry.cmd.as_ref().ok_or(HttpError::BadRequest)?;
+    cmd.send(Box::new(Cmd::Poll(tx)))
         .await
         .map_err(|_| HttpError::SessionIdUnknown)?;
     let payload = rx.await.map_err(|_| HttpError::SessionIdUnknown)??;
@@ -515,14 +524,13 @@ where
         Err(ReadError::Failed) => return Err(HttpError::BadRequest),
     };
     let (tx, rx) = oneshot::channel();
-    entry
-        .cmd
-        .send(Cmd::Post {
-            body: bytes,
-            reply: tx,
-        })
-        .await
-        .map_err(|_| HttpError::SessionIdUnknown)?;
+    let cmd = entry.cmd.as_ref().ok_or(HttpError::BadRequest)?;
+    cmd.send(Box::new(Cmd::Post {
+        body: bytes,
+        reply: tx,
+    }))
+    .await
+    .map_err(|_| HttpError::SessionIdUnknown)?;
     rx.await.map_err(|_| HttpError::SessionIdUnknown)??;
     let mut res = Response::new(EngineBody::full(Bytes::from_static(b"ok")));
     res.headers_mut()
