@@ -5,9 +5,13 @@
 //! they run concurrently, never two of one socket at the same instant.
 //!
 //! Cost: nothing is allocated while a socket is idle (no task, no channel). A handler that
-//! arrives while nothing of its socket runs or waits starts a worker task; handlers arriving
-//! while it runs are queued for it; the worker ends once nothing of its socket runs or
-//! waits, and the next handler starts a new one.
+//! arrives while nothing of its socket runs or waits is polled once at once, on the caller's
+//! task (the Engine.IO driver, for an event): a handler that completes there (`echo`, most
+//! handlers) costs no task, no channel and no wake-up. Only a handler still pending after
+//! that poll, or one arriving while another of the socket runs or waits, goes to a worker
+//! task; the worker ends once nothing of its socket runs or waits. A handler that blocks
+//! before its first `.await` (CPU-bound work) delays its connection's other traffic while
+//! it runs: give such work to `tokio::task::spawn_blocking`.
 
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
@@ -116,8 +120,16 @@ pub(crate) fn run<T: HasWork>(owner: &Arc<T>, fut: BoxFuture) -> bool {
         }
         s.busy = true;
     }
-    // Nothing of this socket is queued or running: a worker starts with it.
-    tokio::spawn(worker(owner.clone(), Some(fut)));
+    // Nothing of this socket is queued or running: no order to keep, so it runs here first.
+    let pending = first_poll(fut);
+    let mut s = work.lock();
+    if pending.is_none() && s.queue.is_empty() && s.fin.is_none() {
+        s.busy = false;
+        return true;
+    }
+    // Still pending, or others arrived meanwhile (they come after it): a worker takes over.
+    drop(s);
+    tokio::spawn(worker(owner.clone(), pending));
     true
 }
 
@@ -141,6 +153,21 @@ pub(crate) fn finish<T: HasWork>(owner: &Arc<T>, fut: BoxFuture) {
     s.busy = true;
     drop(s);
     tokio::spawn(worker(owner.clone(), None));
+}
+
+/// Polls a handler once, on the caller's task, with a waker that does nothing: a handler
+/// still pending goes to a worker, whose first poll registers the real one (a future must
+/// cope with being polled again at any time). A panic ends that handler only.
+fn first_poll(mut fut: BoxFuture) -> Option<BoxFuture> {
+    let mut cx = Context::from_waker(Waker::noop());
+    match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+        Ok(Poll::Ready(())) => None,
+        Ok(Poll::Pending) => Some(fut),
+        Err(_) => {
+            tracing::error!("an event handler panicked");
+            None
+        }
+    }
 }
 
 /// A handler whose panic ends only itself.
@@ -231,6 +258,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_ready_handler_runs_inline_and_leaves_nothing_behind() {
+        let o = owner(4, 4);
+        let done = Arc::new(AtomicUsize::new(0));
+        let d = done.clone();
+        assert!(run(
+            &o,
+            Box::pin(async move {
+                d.fetch_add(1, Ordering::SeqCst);
+            })
+        ));
+        // Ran during `run`, without a task.
+        assert_eq!(done.load(Ordering::SeqCst), 1);
+        let s = o.0.lock();
+        assert!(!s.busy && s.queue.capacity() == 0 && s.worker.is_none());
+        drop(s);
+        // Only the test holds the owner: no worker task was spawned.
+        assert_eq!(Arc::strong_count(&o), 1);
+    }
+
+    #[tokio::test]
     async fn nothing_is_left_behind_once_idle() {
         let o = owner(4, 4);
         let (tx, rx) = oneshot::channel();
@@ -270,6 +317,8 @@ mod tests {
             let l = log.clone();
             run(&o, Box::pin(async move { push(&l, name) }));
         }
+        // `a` started inline, and is pending: `b` and `c` wait for the worker.
+        assert_eq!(*log.lock().unwrap(), ["a started"]);
         let (fin_tx, fin_rx) = oneshot::channel();
         let l = log.clone();
         finish(
@@ -332,7 +381,7 @@ mod tests {
     async fn a_panicking_handler_ends_only_itself() {
         let o = owner(4, 4);
         let done = Arc::new(AtomicUsize::new(0));
-        run(&o, Box::pin(async { panic!("first") }));
+        run(&o, Box::pin(async { panic!("inline") }));
         let (tx, rx) = oneshot::channel::<()>();
         run(
             &o,
