@@ -15,7 +15,7 @@ use tokio::time::Sleep;
 use tracing::Instrument;
 
 use crate::errors::HttpError;
-use crate::socket::Outgoing;
+use crate::socket::{FramesRx, Outgoing};
 use crate::ws::{self, CloseFrame, Incoming, WsStream};
 use crate::{Engine, EngineHandler, EngineSocket};
 
@@ -47,13 +47,15 @@ pub(crate) struct Driver<H: EngineHandler> {
     engine: Engine<H>,
     session: Session,
     socket: EngineSocket,
-    cmd_rx: mpsc::Receiver<Cmd>,
-    frames_rx: mpsc::Receiver<Outgoing>,
+    /// None for a session opened on WebSocket (see `Entry::cmd`).
+    cmd_rx: Option<mpsc::Receiver<Box<Cmd>>>,
+    frames_rx: FramesRx,
     timer: Pin<Box<Sleep>>,
     ws: Option<WsStream>,
     ws_dirty: bool,
     ws_close: Option<CloseFrame>,
-    probe: Option<WsStream>,
+    /// Boxed: most sessions never probe, and the driver is allocated for every one.
+    probe: Option<Box<WsStream>>,
     probe_out: Option<Frame>,
     probe_dirty: bool,
     pending_get: Option<oneshot::Sender<Result<Encoder, HttpError>>>,
@@ -74,8 +76,8 @@ impl<H: EngineHandler> Driver<H> {
         engine: Engine<H>,
         session: Session,
         socket: EngineSocket,
-        cmd_rx: mpsc::Receiver<Cmd>,
-        frames_rx: mpsc::Receiver<Outgoing>,
+        cmd_rx: Option<mpsc::Receiver<Box<Cmd>>>,
+        frames_rx: FramesRx,
         ws: Option<WsStream>,
     ) -> Self {
         Driver {
@@ -112,7 +114,9 @@ impl<H: EngineHandler> Driver<H> {
             );
             self.state = Some(self.engine.handler().on_connect(&self.socket));
             poll_fn(|cx| self.poll(cx)).await;
-            self.finish().await;
+            // Boxed: its state (a WebSocket being closed, a timer) would otherwise be part of
+            // every session's task for its whole life.
+            Box::pin(self.finish()).await;
         }
         .instrument(span)
         .await
@@ -158,8 +162,8 @@ impl<H: EngineHandler> Driver<H> {
                 // Frames queued before the close request still go out first.
                 while self.session.has_capacity() {
                     match self.frames_rx.try_recv() {
-                        Ok(out) => self.queue(out),
-                        Err(_) => break,
+                        Some(out) => self.queue(out),
+                        None => break,
                     }
                 }
                 self.session.close(reason);
@@ -172,18 +176,21 @@ impl<H: EngineHandler> Driver<H> {
     fn poll_commands(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
         let mut progress = false;
         for _ in 0..BUDGET {
-            let Poll::Ready(Some(cmd)) = self.cmd_rx.poll_recv(cx) else {
+            let Some(rx) = self.cmd_rx.as_mut() else {
+                break;
+            };
+            let Poll::Ready(Some(cmd)) = rx.poll_recv(cx) else {
                 break;
             };
             progress = true;
-            match cmd {
+            match *cmd {
                 Cmd::Poll(reply) => self.on_poll(reply),
                 Cmd::Post {
                     body,
                     binary,
                     reply,
                 } => self.on_post(now, body, binary, reply),
-                Cmd::Probe(ws) => self.on_probe(now, *ws),
+                Cmd::Probe(ws) => self.on_probe(now, ws),
             }
         }
         progress
@@ -245,13 +252,13 @@ impl<H: EngineHandler> Driver<H> {
         self.post_reply = Some((reply, result));
     }
 
-    fn on_probe(&mut self, now: Instant, ws: WsStream) {
+    fn on_probe(&mut self, now: Instant, ws: Box<WsStream>) {
         if self.probe.is_none() && self.session.start_probe(now) {
             tracing::debug!("upgrade probe started");
             self.probe = Some(ws);
         } else {
             tracing::debug!("WebSocket refused for this session: closing it");
-            tokio::spawn(close_quietly(ws, None));
+            tokio::spawn(close_quietly(*ws, None));
         }
     }
 
@@ -298,7 +305,7 @@ impl<H: EngineHandler> Driver<H> {
     fn poll_probe(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
         let mut progress = false;
         for _ in 0..BUDGET {
-            let Some(probe) = self.probe.as_mut() else {
+            let Some(probe) = self.probe.as_deref_mut() else {
                 break;
             };
             if !self.session.is_probing() {
@@ -352,7 +359,7 @@ impl<H: EngineHandler> Driver<H> {
                 ProbeReply::Send(f) => self.probe_out = Some(f),
                 ProbeReply::Upgraded => {
                     tracing::debug!("upgraded to websocket");
-                    self.ws = self.probe.take();
+                    self.ws = self.probe.take().map(|ws| *ws);
                     self.ws_dirty = self.probe_dirty;
                     self.socket.set_transport(TransportKind::WebSocket);
                     // A poll still waiting is ended with a noop.
@@ -398,7 +405,7 @@ impl<H: EngineHandler> Driver<H> {
             let timeout = self.engine.config().close_timeout;
             tokio::spawn(async move {
                 let _ = tokio::time::timeout(timeout, async move {
-                    let mut ws = ws;
+                    let mut ws = *ws;
                     for (f, compress) in rest {
                         ws.feed(ws::to_message(f, compress)).await?;
                     }
@@ -685,6 +692,6 @@ pub(crate) fn clock_now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
-async fn close_quietly(mut ws: WsStream, frame: Option<CloseFrame>) {
+pub(crate) async fn close_quietly(mut ws: WsStream, frame: Option<CloseFrame>) {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ws.close(frame)).await;
 }

@@ -8,7 +8,6 @@ use ferrio_proto::engine::{CloseReason, Protocol, Session, Sid, TransportKind, p
 use tokio::sync::mpsc;
 
 use crate::driver::{Cmd, Driver, clock_now};
-use crate::socket::Outgoing;
 use crate::ws::WsStream;
 use crate::{EngineConfig, EngineHandler, EngineSocket, Handshake};
 
@@ -39,7 +38,11 @@ pub(crate) struct Shared<H> {
 /// What the registry keeps of a session: how to reach its driver.
 #[derive(Clone)]
 pub(crate) struct Entry {
-    pub(crate) cmd: mpsc::Sender<Cmd>,
+    /// The HTTP requests of a polling session (polls, posts, the upgrade probe). A session
+    /// opened on WebSocket gets none of those, and no channel: it would cost its first block
+    /// (about 1.3 KiB) on every idle connection. Commands are boxed, so that the block holds
+    /// pointers (288 B) rather than commands (1.5 KiB).
+    pub(crate) cmd: Option<mpsc::Sender<Box<Cmd>>>,
     pub(crate) socket: EngineSocket,
     pub(crate) post_busy: Arc<AtomicBool>,
 }
@@ -129,10 +132,20 @@ impl<H: EngineHandler> Engine<H> {
             TransportKind::Polling => session.poll_payload(),
             TransportKind::WebSocket => None,
         };
-        let (frames_tx, frames_rx) =
-            mpsc::channel::<Outgoing>(cfg.session.max_buffered_packets.max(1));
-        let (cmd_tx, cmd_rx) = mpsc::channel(CMD_QUEUE);
-        let socket = EngineSocket::new(sid, protocol, handshake, transport, frames_tx);
+        let (cmd_tx, cmd_rx) = match transport {
+            TransportKind::Polling => {
+                let (tx, rx) = mpsc::channel(CMD_QUEUE);
+                (Some(tx), Some(rx))
+            }
+            TransportKind::WebSocket => (None, None),
+        };
+        let (socket, frames_rx) = EngineSocket::new(
+            sid,
+            protocol,
+            handshake,
+            transport,
+            cfg.session.max_buffered_packets,
+        );
         {
             let mut sessions = self.shared.sessions();
             if sessions.len() >= cfg.max_sessions {

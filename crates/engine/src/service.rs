@@ -1,5 +1,6 @@
 //! The tower `Layer` and `Service` that route Engine.IO requests.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -335,7 +336,17 @@ where
                 let cfg = engine.config().clone();
                 tokio::spawn(async move {
                     if let Some(ws) = ws::accept(on_upgrade, &cfg, deflate).await {
-                        let _ = entry.cmd.send(Cmd::Probe(Box::new(ws))).await;
+                        match &entry.cmd {
+                            Some(cmd) => {
+                                let _ = cmd.send(Box::new(Cmd::Probe(Box::new(ws)))).await;
+                            }
+                            // A session on WebSocket from the start has nothing to upgrade:
+                            // refused, as its driver refuses a second probe.
+                            None => {
+                                tracing::debug!("WebSocket refused for this session: closing it");
+                                crate::driver::close_quietly(ws, None).await;
+                            }
+                        }
                     }
                 });
                 Ok(res)
@@ -426,9 +437,8 @@ async fn poll<H, RB>(
     parts: &http::request::Parts,
 ) -> Result<Response<EngineBody<RB>>, HttpError> {
     let (tx, rx) = oneshot::channel();
-    entry
-        .cmd
-        .send(Cmd::Poll(tx))
+    let cmd = entry.cmd.as_ref().ok_or(HttpError::BadRequest)?;
+    cmd.send(Box::new(Cmd::Poll(tx)))
         .await
         .map_err(|_| HttpError::SessionIdUnknown)?;
     let payload = rx.await.map_err(|_| HttpError::SessionIdUnknown)??;
@@ -536,15 +546,14 @@ where
         Err(ReadError::Failed) => return Err(HttpError::BadRequest),
     };
     let (tx, rx) = oneshot::channel();
-    entry
-        .cmd
-        .send(Cmd::Post {
-            body: bytes,
-            binary: is_binary,
-            reply: tx,
-        })
-        .await
-        .map_err(|_| HttpError::SessionIdUnknown)?;
+    let cmd = entry.cmd.as_ref().ok_or(HttpError::BadRequest)?;
+    cmd.send(Box::new(Cmd::Post {
+        body: bytes,
+        binary: is_binary,
+        reply: tx,
+    }))
+    .await
+    .map_err(|_| HttpError::SessionIdUnknown)?;
     rx.await.map_err(|_| HttpError::SessionIdUnknown)??;
     let mut res = Response::new(EngineBody::full(Bytes::from_static(b"ok")));
     res.headers_mut()
@@ -659,25 +668,30 @@ fn take_upgrade(parts: &mut http::request::Parts) -> Result<OnUpgrade, HttpError
         .ok_or(HttpError::BadRequest)
 }
 
-/// The query parameters the engine reads.
+/// The query parameters the engine reads, borrowed from the query string unless escaped.
 #[derive(Default)]
-struct Query {
-    transport: Option<String>,
-    sid: Option<String>,
-    eio: Option<String>,
+struct Query<'a> {
+    transport: Option<Cow<'a, str>>,
+    sid: Option<Cow<'a, str>>,
+    eio: Option<Cow<'a, str>>,
     /// v3: `b64` with a value (binary as base64 text, as Node reads a truthy value).
     b64: bool,
     /// v3: `j` (JSONP polling).
     jsonp: bool,
 }
 
-impl Query {
-    /// Parses the query; a parameter the engine reads given twice is ambiguous and refused
-    /// (`Err` names it). Other names, `__proto__` or `constructor` included, are ignored.
-    fn parse(q: &str) -> Result<Self, &'static str> {
+impl<'a> Query<'a> {
+    /// Parses the query as `application/x-www-form-urlencoded` (as `form_urlencoded::parse`:
+    /// `&`-separated, empty pairs skipped, split at the first `=`, `+` and `%XX` decoded,
+    /// invalid UTF-8 replaced); a parameter the engine reads given twice is ambiguous and
+    /// refused (`Err` names it). Other names, `__proto__` or `constructor` included, are
+    /// ignored, and their values not decoded. Runs for every polling request: nothing is
+    /// allocated unless a name or value the engine reads is escaped.
+    fn parse(q: &'a str) -> Result<Self, &'static str> {
         let mut out = Query::default();
-        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
-            let (slot, name) = match k.as_ref() {
+        for pair in q.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let (slot, name) = match form_decode(k).as_ref() {
                 "transport" => (&mut out.transport, "transport"),
                 "sid" => (&mut out.sid, "sid"),
                 "EIO" => (&mut out.eio, "EIO"),
@@ -691,12 +705,45 @@ impl Query {
                 }
                 _ => continue,
             };
-            if slot.replace(v.into_owned()).is_some() {
+            if slot.replace(form_decode(v)).is_some() {
                 return Err(name);
             }
         }
         Ok(out)
     }
+}
+
+/// One name or value of a form-urlencoded string: `+` is a space, `%XX` a byte (a `%` not
+/// followed by two hex digits stays as it is), then UTF-8 with invalid sequences replaced.
+fn form_decode(s: &str) -> Cow<'_, str> {
+    if !s.bytes().any(|b| b == b'%' || b == b'+') {
+        return Cow::Borrowed(s);
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                b.get(i + 1).and_then(|&c| hex(c)),
+                b.get(i + 2).and_then(|&c| hex(c)),
+            ) {
+                (Some(high), Some(low)) => {
+                    out.push((high << 4) | low);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]
@@ -787,5 +834,35 @@ mod tests {
         );
         // Case matters, as on Node: `eio` is another (unknown) name.
         assert!(Query::parse("EIO=4&eio=3&transport=polling").is_ok());
+    }
+
+    /// The fast decoder gives what `form_urlencoded` gives, escapes and broken escapes
+    /// included.
+    #[test]
+    fn query_decoding_is_form_urlencoded() {
+        for q in [
+            "sid=a%5Fb",
+            "sid=a+b%20c",
+            "sid=%",
+            "sid=%4",
+            "sid=%4g",
+            "sid=%zz%41",
+            "sid=%E2%82%AC",
+            "sid=%FF%FE",
+            "sid=a=b=c",
+            "sid",
+            "sid=",
+            "&&sid=x&",
+            "%73%69%64=y",
+            "s%69d=%2B+",
+            "sid=%%41",
+            "sid=abc%4",
+        ] {
+            let expected = form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "sid")
+                .map(|(_, v)| v.into_owned());
+            let got = Query::parse(q).unwrap().sid.map(|v| v.into_owned());
+            assert_eq!(got, expected, "{q}");
+        }
     }
 }

@@ -1,16 +1,14 @@
 //! The handle through which the layer above talks to one session.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use ferrio_proto::engine::{CloseReason, Frame, Protocol, SendError, Sid, TransportKind};
 use futures_util::task::AtomicWaker;
 use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
-use tokio::sync::mpsc;
 
 /// The HTTP request that opened a session (the first polling GET or the WebSocket upgrade).
 #[derive(Debug, Clone)]
@@ -94,7 +92,12 @@ struct Inner {
     handshake: Arc<Handshake>,
     transport: AtomicU8,
     poll_waiting: AtomicBool,
-    frames: mpsc::Sender<Outgoing>,
+    /// Frames queued by handles for the driver. A queue that holds memory only while frames
+    /// wait in it: a channel allocates its first block (about 1.3 KiB) up front, for every
+    /// session.
+    frames: Mutex<Frames>,
+    /// Most entries in `frames` (`SessionConfig::max_buffered_packets`).
+    frames_cap: usize,
     /// A close requested by a handle, for the driver (never blocked by data). A slot and a
     /// waker rather than a channel: a tokio channel allocates its first block (about 1.3 KiB)
     /// up front, for every session.
@@ -102,6 +105,54 @@ struct Inner {
     /// Set with `close`, so that the driver's check is one atomic load.
     close_pending: AtomicBool,
     close_waker: AtomicWaker,
+}
+
+#[derive(Debug, Default)]
+struct Frames {
+    queue: VecDeque<Outgoing>,
+    /// The driver, waiting for frames.
+    waker: Option<Waker>,
+    /// The driver is gone: sends fail with `SendError::Closed`.
+    closed: bool,
+}
+
+/// The driver's end of a session's frame queue; dropping it closes the queue.
+#[derive(Debug)]
+pub(crate) struct FramesRx(EngineSocket);
+
+impl FramesRx {
+    /// The next queued frames; when there are none, the driver is woken when some are queued.
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outgoing>> {
+        let mut f = self.0.frames();
+        if let Some(out) = f.queue.pop_front() {
+            return Poll::Ready(Some(out));
+        }
+        // Empty: give the memory of a burst back.
+        if f.queue.capacity() > 0 {
+            f.queue = VecDeque::new();
+        }
+        match &f.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => f.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// The next queued frames, if any.
+    pub(crate) fn try_recv(&mut self) -> Option<Outgoing> {
+        self.0.frames().queue.pop_front()
+    }
+}
+
+impl Drop for FramesRx {
+    fn drop(&mut self) {
+        let mut f = self.0.frames();
+        f.closed = true;
+        f.waker = None;
+        let queued = std::mem::take(&mut f.queue);
+        drop(f);
+        drop(queued);
+    }
 }
 
 /// What a handle queues for the driver: one frame, or frames that must stay together (a
@@ -149,26 +200,36 @@ impl SendOptions {
 }
 
 impl EngineSocket {
+    /// A session's handle, and the driver's end of its frame queue (at most `max_frames`
+    /// entries).
     pub(crate) fn new(
         sid: Sid,
         protocol: Protocol,
         handshake: Arc<Handshake>,
         transport: TransportKind,
-        frames: mpsc::Sender<Outgoing>,
-    ) -> Self {
-        EngineSocket {
+        max_frames: usize,
+    ) -> (Self, FramesRx) {
+        let socket = EngineSocket {
             inner: Arc::new(Inner {
                 sid,
                 protocol,
                 handshake,
                 transport: AtomicU8::new(transport_to_u8(transport)),
                 poll_waiting: AtomicBool::new(false),
-                frames,
+                frames: Mutex::new(Frames::default()),
+                frames_cap: max_frames.max(1),
                 close: Mutex::new(None),
                 close_pending: AtomicBool::new(false),
                 close_waker: AtomicWaker::new(),
             }),
-        }
+        };
+        let rx = FramesRx(socket.clone());
+        (socket, rx)
+    }
+
+    fn frames(&self) -> MutexGuard<'_, Frames> {
+        // Single pushes and pops: a poisoned lock leaves a consistent queue.
+        self.inner.frames.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The session id.
@@ -256,10 +317,20 @@ impl EngineSocket {
     }
 
     fn try_outgoing(&self, out: Outgoing) -> Result<(), SendError> {
-        self.inner.frames.try_send(out).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SendError::Full,
-            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
-        })
+        let mut f = self.frames();
+        if f.closed {
+            return Err(SendError::Closed);
+        }
+        if f.queue.len() >= self.inner.frames_cap {
+            return Err(SendError::Full);
+        }
+        f.queue.push_back(out);
+        let waker = f.waker.take();
+        drop(f);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
     }
 
     /// Closes the session from the server side (`forced close`). Queued frames are still
@@ -297,7 +368,7 @@ impl EngineSocket {
 
     /// Whether the session's driver is gone.
     pub fn is_closed(&self) -> bool {
-        self.inner.frames.is_closed()
+        self.frames().closed
     }
 
     pub(crate) fn set_poll_waiting(&self, waiting: bool) {

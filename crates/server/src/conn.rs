@@ -30,6 +30,9 @@ impl IoHandler {
 pub struct Conn {
     decoder: Decoder,
     shared: Arc<ConnShared>,
+    /// Until a namespace is joined: when the connection is closed for not joining one
+    /// (`connect_timeout`). A deadline of the driver's timer, not a task of its own.
+    connect_deadline: Option<std::time::Instant>,
     /// Counts the connection as open for `io.close()` until the driver drops it.
     _live: DrainGuard,
 }
@@ -104,24 +107,14 @@ impl EngineHandler for IoHandler {
             sockets: Mutex::new(HashMap::new()),
             joined_once: AtomicBool::new(false),
         });
-        // No namespace joined within connect_timeout: close.
         let timeout = self.io.shared.config.connect_timeout;
-        let weak = Arc::downgrade(&shared);
-        tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
-            if let Some(conn) = weak.upgrade()
-                && !conn.joined_once.load(Ordering::Acquire)
-            {
-                tracing::debug!(sid = %conn.engine.sid(), "no namespace joined in time: closing");
-                conn.engine.close();
-            }
-        });
         let mut conn = Conn {
             decoder: Decoder::with_parser(
                 self.io.shared.config.decode_limits.clone(),
                 self.io.shared.config.parser,
             ),
             shared,
+            connect_deadline: tokio::time::Instant::now().into_std().checked_add(timeout),
             _live: self.io.shared.live.guard(),
         };
         if is_v3(engine) {
@@ -146,12 +139,26 @@ impl EngineHandler for IoHandler {
         Poll::Ready(())
     }
 
-    /// A binary packet's missing attachments are due (`DecodeLimits::attachment_timeout`).
+    /// A binary packet's missing attachments are due (`DecodeLimits::attachment_timeout`), or
+    /// no namespace was joined in time (`connect_timeout`).
     fn poll_timeout(&self, conn: &Conn) -> Option<std::time::Instant> {
-        conn.decoder.poll_timeout()
+        let connect = conn
+            .connect_deadline
+            .filter(|_| !conn.shared.joined_once.load(Ordering::Acquire));
+        match (conn.decoder.poll_timeout(), connect) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn handle_timeout(&self, conn: &mut Conn, engine: &EngineSocket, now: std::time::Instant) {
+        if conn.connect_deadline.is_some_and(|d| d <= now) {
+            conn.connect_deadline = None;
+            if !conn.shared.joined_once.load(Ordering::Acquire) {
+                tracing::debug!(sid = %engine.sid(), "no namespace joined in time: closing");
+                engine.close();
+            }
+        }
         if conn.decoder.handle_timeout(now) {
             let dropped = conn.decoder.dropped_partials();
             tracing::debug!(sid = %engine.sid(), dropped, "attachments not in time: packet dropped");

@@ -307,7 +307,7 @@ pub struct Socket {
     early_close: Mutex<Option<(DisconnectReason, Option<&'static str>)>>,
     pid: Option<Sid>,
     recovered: bool,
-    work: worker::WorkSender,
+    work: worker::Work,
     pub(crate) conn: Weak<ConnShared>,
     /// Counts the socket as open for `io.close()` until its disconnect handlers have run.
     live: Mutex<Option<DrainGuard>>,
@@ -370,7 +370,7 @@ impl SocketRef {
             data,
         } = origin;
         let limits = &ns.shared.config;
-        let work = worker::spawn(limits.max_pending_events, limits.max_concurrent_handlers);
+        let work = worker::Work::new(limits.max_pending_events, limits.max_concurrent_handlers);
         let ns_live = ns.shared.live.guard();
         SocketRef(Arc::new(Socket {
             id,
@@ -1000,8 +1000,8 @@ impl Socket {
         self.work.poll_ready(cx)
     }
 
-    pub(crate) fn run(&self, fut: crate::handler::BoxFuture) {
-        if !self.work.run(fut) {
+    pub(crate) fn run(self: &Arc<Self>, fut: crate::handler::BoxFuture) {
+        if !worker::run(self, fut) {
             tracing::warn!(
                 sid = %self.id,
                 "too many pending events for this socket (slow handlers): closing the connection"
@@ -1125,7 +1125,7 @@ impl Socket {
             *write(&me.on_error) = None;
             drop(live);
         };
-        self.work.finish(Box::pin(fin));
+        worker::finish(self, Box::pin(fin));
     }
 }
 
@@ -1216,6 +1216,12 @@ impl SocketEmitter<'_> {
             self.volatile,
             self.compress.unwrap_or(true),
         )
+    }
+}
+
+impl worker::HasWork for Socket {
+    fn work(&self) -> &worker::Work {
+        &self.work
     }
 }
 

@@ -983,3 +983,32 @@ async fn withheld_attachments_are_dropped_after_the_attachment_timeout() {
     ws.send(&b(&[2])).await;
     ws.closed("a late attachment").await;
 }
+
+/// A connection that joins no namespace within `connect_timeout` is closed (Node's
+/// `connectTimeout`); one that joined, in time or just before the deadline, stays open. On
+/// tokio's paused clock; the long heartbeat keeps pings out of the way.
+#[tokio::test(start_paused = true)]
+async fn a_connection_without_a_namespace_is_closed_after_the_connect_timeout() {
+    let io = builder_with(SocketIoConfig::default())
+        .ping_interval(Duration::from_secs(60))
+        .ping_timeout(Duration::from_secs(60))
+        .connect_timeout(Duration::from_secs(1))
+        .build();
+    io.ns("/", async |socket: SocketRef| {
+        socket.on("echo", async |socket: SocketRef, args: Args| {
+            socket.emit("echo", &args).unwrap();
+        });
+    });
+    let server = Server::start(io);
+    let mut idle = RawWs::open(server.addr).await;
+    let mut early = RawWs::open(server.addr).await;
+    let mut late = RawWs::open(server.addr).await;
+    early.join().await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    late.join().await;
+    idle.closed("no namespace joined within the connect timeout")
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    early.echo("joined at once").await;
+    late.echo("joined just before the deadline").await;
+}

@@ -7,6 +7,7 @@
 //! `delete-room`) for the namespace's room listeners.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 use std::sync::Mutex;
 
 use ferrio_proto::engine::Sid;
@@ -100,8 +101,66 @@ pub(crate) struct RoomIndex {
 
 #[derive(Debug, Default)]
 struct Index {
-    rooms: HashMap<Room, HashSet<Sid>>,
-    sids: HashMap<Sid, HashSet<Room>>,
+    rooms: HashMap<Room, Members<Sid>>,
+    sids: HashMap<Sid, Members<Room>>,
+}
+
+/// A set that holds a single member without allocating: the common case here (a socket's
+/// own room has one member, and a socket that joined nothing else is in one room), where a
+/// `HashSet` allocated a table per room and per socket (about 0.25 KiB per idle socket).
+#[derive(Debug, Clone)]
+enum Members<T> {
+    One(T),
+    Many(HashSet<T>),
+}
+
+impl<T> Default for Members<T> {
+    fn default() -> Self {
+        Members::Many(HashSet::new())
+    }
+}
+
+impl<T: Eq + Hash + Clone> Members<T> {
+    /// True when `v` was not a member.
+    fn insert(&mut self, v: T) -> bool {
+        match self {
+            Members::Many(set) if set.is_empty() => {
+                *self = Members::One(v);
+                true
+            }
+            Members::Many(set) => set.insert(v),
+            Members::One(x) if *x == v => false,
+            Members::One(x) => {
+                let set = HashSet::from([x.clone(), v]);
+                *self = Members::Many(set);
+                true
+            }
+        }
+    }
+
+    /// True when `v` was a member.
+    fn remove(&mut self, v: &T) -> bool {
+        match self {
+            Members::One(x) if x == v => {
+                *self = Members::default();
+                true
+            }
+            Members::One(_) => false,
+            Members::Many(set) => set.remove(v),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, Members::Many(set) if set.is_empty())
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        let (one, many) = match self {
+            Members::One(x) => (Some(x), None),
+            Members::Many(set) => (None, Some(set)),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
 }
 
 impl Index {
@@ -142,15 +201,15 @@ impl RoomIndex {
     pub(crate) fn add_all(&self, sid: Sid, rooms: &[Room], events: bool) -> RoomChanges {
         let mut changes = RoomChanges::new(events);
         let mut idx = self.index();
-        idx.sids
-            .entry(sid)
-            .or_default()
-            .extend(rooms.iter().cloned());
+        let mine = idx.sids.entry(sid).or_default();
+        for room in rooms {
+            mine.insert(room.clone());
+        }
         for room in rooms {
             let members = idx.rooms.entry(room.clone()).or_insert_with(|| {
                 changes.created.push(room.clone());
                 changes.event(|| RoomEvent::Create(room.clone()));
-                HashSet::new()
+                Members::default()
             });
             if members.insert(sid) {
                 changes.event(|| RoomEvent::Join {
@@ -182,7 +241,7 @@ impl RoomIndex {
         let Some(rooms) = idx.sids.remove(&sid) else {
             return changes;
         };
-        for room in &rooms {
+        for room in rooms.iter() {
             idx.remove_member(room, sid, &mut changes);
         }
         changes
@@ -190,7 +249,11 @@ impl RoomIndex {
 
     /// The rooms of a socket.
     pub(crate) fn socket_rooms(&self, sid: Sid) -> HashSet<Room> {
-        self.index().sids.get(&sid).cloned().unwrap_or_default()
+        self.index()
+            .sids
+            .get(&sid)
+            .map(|m| m.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The sockets a broadcast with these options reaches: members of any of `rooms` (every
@@ -309,6 +372,23 @@ mod tests {
             vec![Room::from(own), Room::from("y"), Room::from("z")]
         );
         assert!(a.has_room("z") && !a.has_room("x"));
+    }
+
+    #[test]
+    fn members_one_then_many_then_none() {
+        let mut m = Members::default();
+        assert!(m.is_empty() && m.iter().next().is_none());
+        assert!(m.insert(1) && !m.insert(1));
+        assert!(matches!(m, Members::One(1)), "one member: no table");
+        assert!(m.insert(2) && m.insert(3) && !m.insert(2));
+        let mut all: Vec<i32> = m.iter().copied().collect();
+        all.sort();
+        assert_eq!(all, [1, 2, 3]);
+        assert!(m.remove(&2) && !m.remove(&2) && m.remove(&1) && m.remove(&3));
+        assert!(m.is_empty());
+        let mut one = Members::default();
+        one.insert(7);
+        assert!(!one.remove(&8) && one.remove(&7) && one.is_empty());
     }
 
     #[test]
