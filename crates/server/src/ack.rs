@@ -128,6 +128,11 @@ impl AckTable {
         true
     }
 
+    /// Entries waiting, expired ones not yet swept included.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     pub(crate) fn take(&mut self, id: u64) -> Option<AckTx> {
         self.entries.remove(&id).map(|(tx, _)| tx)
     }

@@ -56,6 +56,10 @@ pub enum DisconnectReason {
     ClientNamespaceDisconnect,
     /// `server namespace disconnect`: the server called `disconnect()`.
     ServerNamespaceDisconnect,
+    /// `slow consumer`: the client read too slowly and its queue reached
+    /// `max_buffered_packets` or `max_buffered_bytes` (Ferrio's own reason: Node's queue has
+    /// no bound). The client sees its connection close.
+    SlowConsumer,
 }
 
 impl DisconnectReason {
@@ -71,6 +75,7 @@ impl DisconnectReason {
             DisconnectReason::ForcedServerClose => "forced server close",
             DisconnectReason::ClientNamespaceDisconnect => "client namespace disconnect",
             DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",
+            DisconnectReason::SlowConsumer => "slow consumer",
         }
     }
 }
@@ -89,6 +94,7 @@ impl From<&CloseReason> for DisconnectReason {
             CloseReason::PingTimeout => DisconnectReason::PingTimeout,
             CloseReason::ParseError => DisconnectReason::ParseError,
             CloseReason::ServerShuttingDown => DisconnectReason::ServerShuttingDown,
+            CloseReason::SlowConsumer => DisconnectReason::SlowConsumer,
             _ => DisconnectReason::ForcedClose,
         }
     }
@@ -686,6 +692,11 @@ impl Socket {
     /// Whether the socket is connected.
     pub fn connected(&self) -> bool {
         self.state.load(Ordering::Acquire) == CONNECTED
+    }
+
+    /// Acknowledgements this socket waits for (for [`crate::SocketIo::stats`]).
+    pub(crate) fn pending_acks(&self) -> usize {
+        self.acks.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// The rooms of this socket (its own id included).
