@@ -7,5 +7,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod churn;
 mod harness;
 mod slow_consumer;
