@@ -707,6 +707,7 @@ impl SocketIo {
         let namespaces = self.inner.all_namespaces();
         let mut stats = ServerStats {
             sessions: self.engine.session_count(),
+            polls_waiting: self.engine.poll_waiting_count(),
             live: self.inner.shared.live.count(),
             namespaces: namespaces.len(),
             partial_packets: self.inner.shared.counters.partial_packets(),

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 pub struct ServerStats {
     /// Open Engine.IO sessions (as [`crate::SocketIo::connection_count`]).
     pub sessions: usize,
+    /// Sessions whose polling GET is held, waiting for data.
+    pub polls_waiting: usize,
     /// Connections and sockets not yet closed: what [`crate::SocketIo::close`] waits for.
     pub live: usize,
     /// Namespaces, static ones and current children of dynamic ones.
