@@ -143,6 +143,35 @@ impl Polling {
     }
 }
 
+/// Events queued by each `burst`.
+const BURST: u64 = 500;
+
+/// Reads a client's queue after SIGTERM: the question (queued first), the burst in order,
+/// the burst's ack, then the close frame.
+async fn drain(mut a: Ws) {
+    match ws_next(&mut a).await {
+        Read::Text(t) => assert!(
+            t.starts_with("42") && t.ends_with("[\"question\"]"),
+            "the question first: {t}"
+        ),
+        other => panic!("no question: {other:?}"),
+    }
+    for seq in 0..BURST {
+        match ws_next(&mut a).await {
+            Read::Text(t) => assert_eq!(t, format!("42[\"b\",{seq}]"), "burst in order"),
+            other => panic!("burst cut at {seq}: {other:?}"),
+        }
+    }
+    match ws_next(&mut a).await {
+        Read::Text(t) => assert_eq!(t, format!("4399[{BURST}]"), "the burst's ack"),
+        other => panic!("no ack for the burst: {other:?}"),
+    }
+    assert!(
+        matches!(ws_next(&mut a).await, Read::Close(_)),
+        "told with a close frame"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_tells_clients_and_fails_pending_acks() {
     let mut server = SoakServer::start().await;
@@ -170,9 +199,22 @@ async fn sigterm_drains_tells_clients_and_fails_pending_acks() {
     }
     ws::send_text(&mut a, "42[\"ask\"]").await;
     server.expect("ask sent").await;
-    let burst = 500u64;
-    ws::send_text(&mut a, &format!("4299[\"burst\",{burst}]")).await;
-    server.expect(&format!("burst queued {burst}")).await;
+    ws::send_text(&mut a, &format!("4299[\"burst\",{BURST}]")).await;
+    server.expect(&format!("burst queued {BURST}")).await;
+    // The long form: many more such clients, each with a question pending and a burst queued.
+    let extra = if std::env::var("SOAK_LONG").is_ok_and(|v| v == "1") {
+        200
+    } else {
+        0
+    };
+    let mut others = Vec::new();
+    for _ in 0..extra {
+        let mut o = ws_join(addr).await;
+        ws::send_text(&mut o, "42[\"ask\"]").await;
+        ws::send_text(&mut o, &format!("4299[\"burst\",{BURST}]")).await;
+        server.expect(&format!("burst queued {BURST}")).await;
+        others.push(o);
+    }
 
     // B (polling): 50 pieces of work acked, a question pending.
     let b = Polling::join(addr).await;
@@ -257,32 +299,15 @@ async fn sigterm_drains_tells_clients_and_fails_pending_acks() {
     server.sigterm();
     server.expect("closing").await;
 
-    // A reads its queue: the whole burst in order, the burst's ack, then the close frame.
-    for seq in 0..burst {
-        match ws_next(&mut a).await {
-            Read::Text(t) => {
-                if t.starts_with("42") && t.ends_with("[\"question\"]") {
-                    // The question was queued before the burst.
-                    assert_eq!(seq, 0, "the question comes first");
-                    let Read::Text(t) = ws_next(&mut a).await else {
-                        panic!("A: the burst after the question");
-                    };
-                    assert_eq!(t, format!("42[\"b\",{seq}]"));
-                } else {
-                    assert_eq!(t, format!("42[\"b\",{seq}]"), "A: burst in order");
-                }
-            }
-            other => panic!("A: burst cut at {seq}: {other:?}"),
-        }
+    // A and the others read their queues: the whole burst in order, the burst's ack, then the
+    // close frame.
+    let drains = std::iter::once(a)
+        .chain(others)
+        .map(|ws| tokio::spawn(drain(ws)));
+    let drained = futures_util::future::join_all(drains).await;
+    for d in drained {
+        d.expect("drain");
     }
-    match ws_next(&mut a).await {
-        Read::Text(t) => assert_eq!(t, format!("4399[{burst}]"), "A: the burst's ack"),
-        other => panic!("A: no ack for the burst: {other:?}"),
-    }
-    assert!(
-        matches!(ws_next(&mut a).await, Read::Close(_)),
-        "A is told with a close frame"
-    );
 
     // B: its held GET is answered with the Engine.IO close packet.
     let res = within(10, "B's held GET", b_poll).await.expect("B's GET");
@@ -298,7 +323,7 @@ async fn sigterm_drains_tells_clients_and_fails_pending_acks() {
     assert_eq!(closed, "sessions=0 live=0 sockets=0 pending_acks=0");
     assert_eq!(
         server.count("ask failed: socket disconnected"),
-        2,
+        2 + extra,
         "both questions fail: {:?}",
         server.seen
     );
@@ -326,10 +351,13 @@ async fn sigterm_drains_tells_clients_and_fails_pending_acks() {
     );
     assert!(c_acks.windows(2).all(|w| w[0] < w[1]), "C's acks in order");
     println!(
-        "shutdown: A flushed {burst} queued events then a close frame; B got the close packet; \
-         C sent {} pieces of work, {} acked, all done; 2 pending acks failed",
+        "shutdown: {} WebSocket clients each flushed {BURST} queued events then a close frame; \
+         B got the close packet; C sent {} pieces of work, {} acked, all done; {} pending acks \
+         failed",
+        1 + extra,
         c_sent - 1000,
-        c_acks.len()
+        c_acks.len(),
+        2 + extra
     );
 
     // Stdin closed: the process exits, successfully.
