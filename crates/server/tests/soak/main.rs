@@ -8,5 +8,7 @@
 mod common;
 
 mod churn;
+mod half_open;
 mod harness;
+mod netns;
 mod slow_consumer;
