@@ -10,13 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferrio::{DisconnectReason, SocketIo, SocketRef};
+use ferrio_testkit::netns::NetNs;
 use ferrio_testkit::node::{interop_dir, require_node_modules};
 use ferrio_testkit::within;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 use crate::harness::{self, pick};
-use crate::netns::NetNs;
 
 const PING_INTERVAL: Duration = Duration::from_millis(500);
 const PING_TIMEOUT: Duration = Duration::from_millis(1000);

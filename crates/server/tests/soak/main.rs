@@ -10,5 +10,4 @@ mod common;
 mod churn;
 mod half_open;
 mod harness;
-mod netns;
 mod slow_consumer;

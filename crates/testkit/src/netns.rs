@@ -20,15 +20,20 @@ fn ip(args: &[&str]) {
     );
 }
 
-/// The namespace `fsoak<pid>`: `outer` is this side's address, `inner` the namespace's.
+/// The namespace `fsoak<pid>`, joined to this one by a veth pair (a /30 in 10.213.0.0/16).
 pub struct NetNs {
+    /// The namespace's name (for `ip netns exec <name> ...`).
     pub name: String,
     veth: String,
+    /// This side's address.
     pub outer: std::net::Ipv4Addr,
+    /// The namespace's address.
     pub inner: std::net::Ipv4Addr,
 }
 
 impl NetNs {
+    /// Creates the namespace and the veth pair; panics (with the reason) when it cannot.
+    /// One per process at a time.
     pub fn create() -> NetNs {
         let pid = std::process::id();
         let name = format!("fsoak{pid}");
