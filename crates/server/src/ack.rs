@@ -69,7 +69,7 @@ impl AckSender {
         let encoded = self
             .socket
             .ns
-            .parser()
+            .encoder()
             .encode_ack(self.socket.ns_name(), id, data)?;
         self.socket.send_encoded(&encoded, false)
     }

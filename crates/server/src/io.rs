@@ -712,6 +712,7 @@ impl SocketIo {
             namespaces: namespaces.len(),
             partial_packets: self.inner.shared.counters.partial_packets(),
             dropped_partials: self.inner.shared.counters.dropped_partials(),
+            packets_encoded: self.inner.shared.counters.packets_encoded(),
             ..ServerStats::default()
         };
         for ns in &namespaces {

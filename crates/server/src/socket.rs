@@ -781,7 +781,7 @@ impl Socket {
         }
         let mut encoded = self
             .ns
-            .parser()
+            .encoder()
             .encode_event(&self.ns.name, None, event, data)?;
         if !volatile && let Some(store) = &self.ns.recovery {
             let opts = BroadcastOptions {
@@ -836,7 +836,7 @@ impl Socket {
         let id = self.ns.next_ack_id();
         let encoded = match self
             .ns
-            .parser()
+            .encoder()
             .encode_event(&self.ns.name, Some(id), event, data)
         {
             Ok(e) => e,

@@ -26,6 +26,10 @@ pub struct ServerStats {
     pub pending_acks: usize,
     /// Connections holding a binary packet whose attachments have not all arrived.
     pub partial_packets: usize,
+    /// Event and ack packets encoded since the server started (each emit, broadcast and ack
+    /// answer of this server's API is encoded once, whatever its number of targets; packets
+    /// from other servers of a cluster are not counted).
+    pub packets_encoded: u64,
     /// Partial packets dropped since the server started (attachments too late, or the
     /// connection closed while they were awaited).
     pub dropped_partials: u64,
@@ -36,9 +40,18 @@ pub struct ServerStats {
 pub(crate) struct Counters {
     partial_packets: AtomicUsize,
     dropped_partials: AtomicU64,
+    packets_encoded: AtomicU64,
 }
 
 impl Counters {
+    pub(crate) fn count_encoded(&self) {
+        self.packets_encoded.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn packets_encoded(&self) -> u64 {
+        self.packets_encoded.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn partial_packets(&self) -> usize {
         self.partial_packets.load(Ordering::Relaxed)
     }

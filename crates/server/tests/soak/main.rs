@@ -8,6 +8,7 @@
 mod common;
 
 mod churn;
+mod fan_out;
 mod half_open;
 mod harness;
 mod slow_consumer;
