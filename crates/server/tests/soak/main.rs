@@ -12,3 +12,4 @@ mod fan_out;
 mod half_open;
 mod harness;
 mod slow_consumer;
+mod upgrade;
