@@ -1,7 +1,8 @@
 //! `soak-server`: the server of the graceful-shutdown scenario of the soak suite
 //! (`crates/test-servers/tests/soak_shutdown.rs`, `docs/RELIABILITY.md`).
 //!
-//! `soak-server`: binds `127.0.0.1:0` and prints `listening on <addr> pid <pid>`. Namespace
+//! `soak-server [PORT]`: binds `127.0.0.1:PORT` (default 0, a free one; a busy port is retried
+//! for 5 s, for a restart on the same port) and prints `listening on <addr> pid <pid>`. Namespace
 //! `/`: `work` (a number, with an ack) prints `done <n>` and then acks `n`; `burst` (a count,
 //! with an ack) emits `b` with `0..count` to the sender, prints `burst queued <count>` and
 //! acks `count`; `ask` emits `question` to the sender with an ack and no timeout, prints
@@ -25,6 +26,22 @@ fn say(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
+}
+
+/// Binds `127.0.0.1:port`, retrying a busy port every 20 ms for 5 s.
+async fn bind(port: u16) -> std::io::Result<std::net::TcpListener> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match std::net::TcpListener::bind(("127.0.0.1", port)) {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 fn main() -> std::io::Result<()> {
@@ -71,7 +88,11 @@ async fn run() -> std::io::Result<()> {
             }
         });
     });
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    let port: u16 = match std::env::args().nth(1) {
+        Some(p) => p.parse().map_err(std::io::Error::other)?,
+        None => 0,
+    };
+    let listener = bind(port).await?;
     let addr = listener.local_addr()?;
     say(&format!("listening on {addr} pid {}", std::process::id()));
     let serving = tokio::spawn(io.serve(listener));
