@@ -1,6 +1,7 @@
 //! `cargo xtask soak [filter]`: the long forms of the fault and load scenarios
-//! (`crates/server/tests/soak`, `crates/test-servers/tests/soak_shutdown.rs`), in release, one
-//! at a time, with their figures printed (`docs/RELIABILITY.md`). Their short forms run in
+//! (`crates/server/tests/soak`, `crates/test-servers/tests/soak_shutdown.rs` and
+//! `soak_storm.rs`), in release, one at a time, with their figures printed
+//! (`docs/RELIABILITY.md`). Their short forms run in
 //! `cargo xtask test` with the other tests.
 
 use crate::util::{Step, cargo, run};
@@ -20,7 +21,10 @@ pub fn run_all(filter: Option<&str>) -> Result<(), String> {
         "--test-threads=1",
     ]);
     soak.arg(filter).env("SOAK_LONG", "1");
-    run(Step::new("soak: slow consumer, churn (long form)", soak))?;
+    run(Step::new(
+        "soak: slow consumer, churn, half-open, fan-out, upgrade (long form)",
+        soak,
+    ))?;
     let mut shutdown = cargo([
         "test",
         "--release",
@@ -28,9 +32,14 @@ pub fn run_all(filter: Option<&str>) -> Result<(), String> {
         "ferrio-test-servers",
         "--test",
         "soak_shutdown",
+        "--test",
+        "soak_storm",
         "--",
         "--nocapture",
     ]);
     shutdown.arg(filter).env("SOAK_LONG", "1");
-    run(Step::new("soak: graceful shutdown (long form)", shutdown))
+    run(Step::new(
+        "soak: graceful shutdown, reconnection storm (long form)",
+        shutdown,
+    ))
 }

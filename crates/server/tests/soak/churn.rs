@@ -293,17 +293,23 @@ async fn run() {
     )
     .await;
 
-    let mid = warmup + (total - warmup) / 2;
-    cycles(addr, warmup..mid, workers).await;
-    harness::settle(
-        settle_secs,
-        "idle at half time",
-        || read(&server.io),
-        |r| idle(&r.stats),
-    )
-    .await;
-    let rss_mid = harness::rss_kib();
-    cycles(addr, mid..total, workers).await;
+    // Four quarters; RSS read once the server is idle after each.
+    let quarter = (total - warmup) / 4;
+    let mut rss = vec![harness::rss_kib()];
+    for q in 0..4 {
+        let start = warmup + q * quarter;
+        let stop = if q == 3 { total } else { start + quarter };
+        cycles(addr, start..stop, workers).await;
+        harness::settle(
+            settle_secs,
+            "idle after a quarter",
+            || read(&server.io),
+            |r| idle(&r.stats),
+        )
+        .await;
+        rss.push(harness::rss_kib());
+    }
+    let rss_mid = rss[2];
     let end = harness::settle(
         settle_secs,
         "sessions, sockets, rooms, acks, partial packets, fds and tasks back to the baseline",
@@ -324,7 +330,7 @@ async fn run() {
     println!(
         "churn: {total} cycles ({resets} reset, {midway_ws} with a partial packet), {workers} at a time; \
          baseline {} fds, {} tasks; end {} fds, {} tasks; server acks answered {answered}, failed {failed}; \
-         partial packets dropped {}; RSS at half time {rss_mid} KiB, at the end {rss_end} KiB",
+         partial packets dropped {}; RSS (KiB) after the warm-up and each quarter {rss:?}",
         base.fds, base.tasks, end.fds, end.tasks, end.stats.dropped_partials
     );
     assert_eq!(
