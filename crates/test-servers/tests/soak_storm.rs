@@ -8,7 +8,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use ferrio_client::{Client, SocketEvent};
+use ferrio_client::{Client, SocketEvent, Transport};
 use ferrio_testkit::within;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -66,7 +66,8 @@ fn listen_overflows() -> (u64, u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_client_reconnects_after_a_server_restart() {
     let long = std::env::var("SOAK_LONG").is_ok_and(|v| v == "1");
-    let clients: usize = if long { 9_000 } else { 300 };
+    // One descriptor per client on each side (WebSocket only: no polling connections).
+    let clients: usize = if long { 8_000 } else { 300 };
     let (server, port) = start(0).await;
     let url = format!("http://127.0.0.1:{port}");
 
@@ -78,6 +79,7 @@ async fn every_client_reconnects_after_a_server_restart() {
             let url = url.clone();
             async move {
                 let client = Client::builder(&url)
+                    .transports(&[Transport::WebSocket])
                     .auto_connect(false)
                     .timeout(Duration::from_secs(20))
                     .build()
