@@ -131,7 +131,12 @@ async fn upgrading_client(addr: SocketAddr, last: u64) -> (Stream, Ws, String) {
                     break;
                 }
             }
-            other => panic!("WebSocket after the upgrade: {other:?}"),
+            other => {
+                stream
+                    .broken
+                    .push(format!("WebSocket after the upgrade: {other:?}"));
+                break;
+            }
         }
     }
     (stream, c, p.sid)
@@ -154,7 +159,19 @@ async fn run() {
         .ping_interval(Duration::from_secs(2))
         .ping_timeout(Duration::from_secs(20))
         .build();
-    io.ns("/", async |socket: SocketRef| socket.join("stream"));
+    let reasons: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>> = Arc::default();
+    let r = reasons.clone();
+    io.ns("/", async move |socket: SocketRef| {
+        socket.join("stream");
+        let r = r.clone();
+        socket.on_disconnect(
+            async move |socket: SocketRef, reason: ferrio::DisconnectReason| {
+                r.lock()
+                    .unwrap()
+                    .insert(socket.id().to_string(), reason.to_string());
+            },
+        );
+    });
     let server = Server::start(io);
     let addr = server.addr;
     let base_fds = harness::open_fds();
@@ -198,8 +215,15 @@ async fn run() {
     for (s, c, sid) in upgraded {
         assert!(
             s.broken.is_empty(),
-            "upgrading client {sid}: {:?}",
-            s.broken
+            "upgrading client {sid}: {:?} (server disconnect reasons so far: {:?})",
+            s.broken,
+            reasons.lock().unwrap().values().fold(
+                std::collections::BTreeMap::<&str, usize>::new(),
+                |mut m, r| {
+                    *m.entry(r.as_str()).or_default() += 1;
+                    m
+                }
+            )
         );
         received += s.received;
         sockets.push((c, sid));

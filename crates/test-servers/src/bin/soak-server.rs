@@ -2,7 +2,7 @@
 //! (`crates/test-servers/tests/soak_shutdown.rs`, `docs/RELIABILITY.md`).
 //!
 //! `soak-server [PORT]`: binds `127.0.0.1:PORT` (default 0, a free one; a busy port is retried
-//! for 5 s, for a restart on the same port) and prints `listening on <addr> pid <pid>`. Namespace
+//! for 5 s, for a restart on the same port; listen backlog 1024) and prints `listening on <addr> pid <pid>`. Namespace
 //! `/`: `work` (a number, with an ack) prints `done <n>` and then acks `n`; `burst` (a count,
 //! with an ack) emits `b` with `0..count` to the sender, prints `burst queued <count>` and
 //! acks `count`; `ask` emits `question` to the sender with an ack and no timeout, prints
@@ -28,11 +28,24 @@ fn say(line: &str) {
     let _ = out.flush();
 }
 
+/// Most connections waiting to be accepted. `std::net::TcpListener::bind` asks for 128, which a
+/// reconnection storm of thousands of clients overflows (the kernel then drops SYNs: counted
+/// as ListenOverflows); Node's `server.listen` asks for 511.
+const BACKLOG: u32 = 1024;
+
+/// A listener on `127.0.0.1:port` with [`BACKLOG`] (SO_REUSEADDR, as std sets it).
+fn listen(port: u16) -> std::io::Result<std::net::TcpListener> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))?;
+    socket.listen(BACKLOG)?.into_std()
+}
+
 /// Binds `127.0.0.1:port`, retrying a busy port every 20 ms for 5 s.
 async fn bind(port: u16) -> std::io::Result<std::net::TcpListener> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        match std::net::TcpListener::bind(("127.0.0.1", port)) {
+        match listen(port) {
             Err(e)
                 if e.kind() == std::io::ErrorKind::AddrInUse
                     && tokio::time::Instant::now() < deadline =>
