@@ -3,6 +3,7 @@
 // Usage: node client/server.mjs [json-options]
 //   port          port to listen on (default 0: a free one); if busy (a restart on the same
 //                 port), retried every 50 ms for 5 s
+//   host          address to listen on (default 127.0.0.1)
 //   pingInterval  / pingTimeout   engine.io heartbeat, in ms (defaults 25000 / 20000)
 //   transports    server transports (default ["polling", "websocket"])
 //   recovery      enable connectionStateRecovery (default false)
@@ -140,7 +141,7 @@ for (const name of ["/", "/chat", "/admin", "/private"]) {
 
 let tries = 0;
 function listen() {
-  httpServer.listen(opts.port ?? 0, "127.0.0.1");
+  httpServer.listen(opts.port ?? 0, opts.host ?? "127.0.0.1");
 }
 httpServer.on("error", (e) => {
   if (e.code === "EADDRINUSE" && tries++ < 100) {

@@ -1,12 +1,15 @@
 //! Ferrio's task runner. `cargo xtask test` runs every check and test, installing what it needs
 //! first; `cargo xtask ci` is the same (what `.ci/run` calls); `cargo xtask chat [args]` starts
 //! the chat app; `cargo xtask autobahn [--update]` runs the Autobahn|Testsuite alone;
-//! `cargo xtask bench [--quick] [scenario...]` runs the benchmarks (`docs/BENCHMARKS.md`).
+//! `cargo xtask bench [--quick] [scenario...]` runs the benchmarks (`docs/BENCHMARKS.md`);
+//! `cargo xtask soak [filter]` runs the long forms of the fault and load scenarios
+//! (`docs/RELIABILITY.md`; their short forms are part of `test`).
 
 mod autobahn;
 mod bench;
 mod chat;
 mod fuzz;
+mod soak;
 mod util;
 
 use std::process::ExitCode;
@@ -23,9 +26,10 @@ fn main() -> ExitCode {
         Some("chat") => chat::run(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
         Some("bench-smoke") => bench::smoke(),
+        Some("soak") => soak::run_all(args.get(1).map(String::as_str)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|ci|chat [args]|bench [--quick] [--runs N] [--servers a,b] [scenario...]|bench-smoke|fuzz-smoke|autobahn [--update]|npm>"
+                "usage: cargo xtask <test|ci|chat [args]|bench [--quick] [--runs N] [--servers a,b] [scenario...]|bench-smoke|soak [filter]|fuzz-smoke|autobahn [--update]|npm>"
             );
             return ExitCode::from(2);
         }

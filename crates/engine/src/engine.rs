@@ -86,6 +86,16 @@ impl<H: EngineHandler> Engine<H> {
         self.shared.sessions().len()
     }
 
+    /// Number of sessions whose polling GET is held by the server, waiting for data (as of
+    /// the last time each driver went idle; see [`EngineSocket::is_poll_waiting`]).
+    pub fn poll_waiting_count(&self) -> usize {
+        self.shared
+            .sessions()
+            .values()
+            .filter(|e| e.socket.is_poll_waiting())
+            .count()
+    }
+
     /// The handle of an open session.
     pub fn socket(&self, sid: Sid) -> Option<EngineSocket> {
         self.shared.sessions().get(&sid).map(|e| e.socket.clone())

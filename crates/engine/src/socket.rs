@@ -264,7 +264,7 @@ impl EngineSocket {
     }
 
     /// Queues a frame. When the queue is full the client is too slow: the session is closed
-    /// (`transport error`, logged) and `SendError::Full` returned.
+    /// ([`CloseReason::SlowConsumer`], logged) and `SendError::Full` returned.
     pub fn send(&self, frame: Frame) -> Result<(), SendError> {
         self.send_outgoing(Outgoing::One(frame, true))
     }
@@ -302,9 +302,7 @@ impl EngineSocket {
         match self.try_outgoing(out) {
             Err(SendError::Full) => {
                 tracing::warn!(sid = %self.inner.sid, "outbound queue full: closing slow client");
-                self.close_with(CloseReason::TransportError(
-                    "outbound buffer full (slow consumer)",
-                ));
+                self.close_with(CloseReason::SlowConsumer);
                 Err(SendError::Full)
             }
             other => other,

@@ -69,7 +69,7 @@ impl AckSender {
         let encoded = self
             .socket
             .ns
-            .parser()
+            .encoder()
             .encode_ack(self.socket.ns_name(), id, data)?;
         self.socket.send_encoded(&encoded, false, true)
     }
@@ -126,6 +126,11 @@ impl AckTable {
         }
         self.entries.insert(id, (tx, deadline));
         true
+    }
+
+    /// Entries waiting, expired ones not yet swept included.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
     }
 
     pub(crate) fn take(&mut self, id: u64) -> Option<AckTx> {

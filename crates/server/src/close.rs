@@ -27,6 +27,11 @@ impl Drain {
         DrainGuard(self.clone())
     }
 
+    /// How many things are counted now.
+    pub(crate) fn count(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
     /// Resolves once nothing is counted.
     pub(crate) async fn wait_empty(&self) {
         loop {

@@ -14,6 +14,7 @@ use crate::handler::{ConnectParts, MessageParts};
 use crate::io::IoInner;
 use crate::ns::ConnectGuard;
 use crate::socket::{DisconnectReason, Origin, SocketRef};
+use crate::stats::PartialGauge;
 
 /// The Engine.IO handler of a [`crate::SocketIo`].
 pub struct IoHandler {
@@ -29,12 +30,22 @@ impl IoHandler {
 /// What the Engine.IO driver keeps for a connection (owned by it: no lock).
 pub struct Conn {
     decoder: Decoder,
+    /// This connection's share of the partial-packet counters of [`crate::SocketIo::stats`].
+    partials: PartialGauge,
     shared: Arc<ConnShared>,
     /// Until a namespace is joined: when the connection is closed for not joining one
     /// (`connect_timeout`). A deadline of the driver's timer, not a task of its own.
     connect_deadline: Option<std::time::Instant>,
     /// Counts the connection as open for `io.close()` until the driver drops it.
     _live: DrainGuard,
+}
+
+impl Conn {
+    /// Brings the partial-packet counters up to date with the decoder.
+    fn sync_partials(&mut self) {
+        self.partials
+            .update(self.decoder.is_pending(), self.decoder.dropped_partials());
+    }
 }
 
 impl std::fmt::Debug for Conn {
@@ -109,6 +120,7 @@ impl EngineHandler for IoHandler {
         });
         let timeout = self.io.shared.config.connect_timeout;
         let mut conn = Conn {
+            partials: PartialGauge::new(self.io.shared.counters.clone()),
             decoder: Decoder::with_parser(
                 self.io.shared.config.decode_limits.clone(),
                 self.io.shared.config.parser,
@@ -159,7 +171,9 @@ impl EngineHandler for IoHandler {
                 engine.close();
             }
         }
-        if conn.decoder.handle_timeout(now) {
+        let timed_out = conn.decoder.handle_timeout(now);
+        conn.sync_partials();
+        if timed_out {
             let dropped = conn.decoder.dropped_partials();
             tracing::debug!(sid = %engine.sid(), dropped, "attachments not in time: packet dropped");
         }
@@ -171,6 +185,7 @@ impl EngineHandler for IoHandler {
             Message::Text(t) => conn.decoder.handle_text_at(now, t),
             Message::Binary(b) => conn.decoder.handle_binary_at(now, b),
         };
+        conn.sync_partials();
         let packet = match decoded {
             Ok(Some(p)) => p,
             Ok(None) => return,
@@ -267,6 +282,7 @@ fn connected(conn: &Conn, nsp: &str) -> Option<SocketRef> {
 /// state (an event for a namespace not joined, a second CONNECT).
 fn protocol_error(conn: &mut Conn, engine: &EngineSocket, reason: DisconnectReason) {
     conn.decoder.reset();
+    conn.sync_partials();
     conn.shared.close_all(reason, None);
     engine.close();
 }

@@ -32,6 +32,7 @@ use crate::operators::{BroadcastOperator, IntoRooms, RemoteSocket};
 use crate::recovery::RecoveryConfig;
 use crate::server_event::ServerEvent;
 use crate::socket::SocketRef;
+use crate::stats::{Counters, ServerStats};
 
 /// Server settings. Defaults are Node's (socket.io 4.8 / engine.io 6.6).
 #[derive(Clone, Debug)]
@@ -119,6 +120,8 @@ pub(crate) struct IoShared {
     pub(crate) adapter_factory: Arc<dyn AdapterFactory>,
     /// Connections and sockets not yet closed (what `close()` waits for).
     pub(crate) live: Arc<Drain>,
+    /// Counters kept by the connections ([`SocketIo::stats`]).
+    pub(crate) counters: Arc<Counters>,
 }
 
 /// The namespace registry.
@@ -444,6 +447,7 @@ impl SocketIoBuilder {
             state: self.state,
             adapter_factory: self.adapter_factory,
             live: Arc::default(),
+            counters: Arc::default(),
         });
         let inner = Arc::new(IoInner {
             shared: shared.clone(),
@@ -713,6 +717,31 @@ impl SocketIo {
     /// Number of open Engine.IO connections.
     pub fn connection_count(&self) -> usize {
         self.engine.session_count()
+    }
+
+    /// What the server holds now: sessions, sockets, rooms, pending acknowledgements, partial
+    /// packets (see [`ServerStats`]). Walks every namespace and socket: cheap enough for a
+    /// metrics scrape, not for every event.
+    pub fn stats(&self) -> ServerStats {
+        let namespaces = self.inner.all_namespaces();
+        let mut stats = ServerStats {
+            sessions: self.engine.session_count(),
+            polls_waiting: self.engine.poll_waiting_count(),
+            live: self.inner.shared.live.count(),
+            namespaces: namespaces.len(),
+            partial_packets: self.inner.shared.counters.partial_packets(),
+            dropped_partials: self.inner.shared.counters.dropped_partials(),
+            packets_encoded: self.inner.shared.counters.packets_encoded(),
+            ..ServerStats::default()
+        };
+        for ns in &namespaces {
+            stats.rooms += ns.rooms.room_count();
+            for socket in ns.all_sockets() {
+                stats.sockets += 1;
+                stats.pending_acks += socket.pending_acks();
+            }
+        }
+        stats
     }
 
     /// Closes the server (Node's `io.close()`): refuses new clients, disconnects every client

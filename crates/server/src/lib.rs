@@ -71,6 +71,7 @@ mod operators;
 mod recovery;
 mod server_event;
 mod socket;
+mod stats;
 mod worker;
 
 pub use ack::{AckCallback, AckError, AckFuture, AckSender, AckSink, AckStream};
@@ -112,6 +113,7 @@ pub use socket::{
     DisconnectReason, Extensions, Handshake, PacketMiddlewareFuture, Socket, SocketEmitter,
     SocketRef,
 };
+pub use stats::ServerStats;
 
 /// Why an emit failed.
 #[derive(Debug, thiserror::Error)]

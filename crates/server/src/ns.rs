@@ -225,6 +225,13 @@ impl Namespace {
         self.shared.config.parser
     }
 
+    /// The parser, to encode one event or ack packet: counted in
+    /// [`crate::ServerStats::packets_encoded`].
+    pub(crate) fn encoder(&self) -> ferrio_proto::socket::Parser {
+        self.shared.counters.count_encoded();
+        self.shared.config.parser
+    }
+
     /// Node's ack ids: one counter per namespace, from 0.
     pub(crate) fn next_ack_id(&self) -> u64 {
         self.ack_ids.fetch_add(1, Ordering::Relaxed) % (MAX_ACK_ID + 1)

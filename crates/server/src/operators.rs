@@ -170,7 +170,7 @@ impl BroadcastOperator {
     /// slow client.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), SendError> {
         check_event(event)?;
-        let parser = self.ns.parser();
+        let parser = self.ns.encoder();
         let encoded = parser.encode_event(&self.ns.name, None, event, data)?;
         let packet = BroadcastPacket::from_encoded(&self.ns.name, parser, event, None, encoded);
         self.ns.adapter.broadcast(&packet, &self.opts)?;
@@ -195,7 +195,7 @@ impl BroadcastOperator {
             .or(self.ns.shared.config.ack_timeout)
             .unwrap_or(Duration::ZERO);
         let id = self.ns.next_ack_id();
-        let parser = self.ns.parser();
+        let parser = self.ns.encoder();
         let encoded = parser.encode_event(&self.ns.name, Some(id), event, data)?;
         let packet = BroadcastPacket::from_encoded(&self.ns.name, parser, event, Some(id), encoded);
         let mut opts = self.opts.clone();

@@ -41,11 +41,13 @@ impl Default for RecoveryConfig {
     }
 }
 
-/// Whether a disconnect reason leaves the session recoverable (Node's list).
+/// Whether a disconnect reason leaves the session recoverable (Node's list, plus the slow
+/// consumer, a transport error in Node's terms).
 pub(crate) fn is_recoverable(reason: DisconnectReason) -> bool {
     matches!(
         reason,
         DisconnectReason::TransportError
+            | DisconnectReason::SlowConsumer
             | DisconnectReason::TransportClose
             | DisconnectReason::ForcedClose
             | DisconnectReason::PingTimeout

@@ -56,6 +56,10 @@ pub enum DisconnectReason {
     ClientNamespaceDisconnect,
     /// `server namespace disconnect`: the server called `disconnect()`.
     ServerNamespaceDisconnect,
+    /// `slow consumer`: the client read too slowly and its queue reached
+    /// `max_buffered_packets` or `max_buffered_bytes` (Ferrio's own reason: Node's queue has
+    /// no bound). The client sees its connection close.
+    SlowConsumer,
 }
 
 impl DisconnectReason {
@@ -71,6 +75,7 @@ impl DisconnectReason {
             DisconnectReason::ForcedServerClose => "forced server close",
             DisconnectReason::ClientNamespaceDisconnect => "client namespace disconnect",
             DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",
+            DisconnectReason::SlowConsumer => "slow consumer",
         }
     }
 }
@@ -89,6 +94,7 @@ impl From<&CloseReason> for DisconnectReason {
             CloseReason::PingTimeout => DisconnectReason::PingTimeout,
             CloseReason::ParseError => DisconnectReason::ParseError,
             CloseReason::ServerShuttingDown => DisconnectReason::ServerShuttingDown,
+            CloseReason::SlowConsumer => DisconnectReason::SlowConsumer,
             _ => DisconnectReason::ForcedClose,
         }
     }
@@ -689,6 +695,11 @@ impl Socket {
         self.state.load(Ordering::Acquire) == CONNECTED
     }
 
+    /// Acknowledgements this socket waits for (for [`crate::SocketIo::stats`]).
+    pub(crate) fn pending_acks(&self) -> usize {
+        self.acks.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// The rooms of this socket (its own id included).
     pub fn rooms(&self) -> HashSet<Room> {
         self.ns.rooms.socket_rooms(self.id)
@@ -786,7 +797,7 @@ impl Socket {
         }
         let mut encoded = self
             .ns
-            .parser()
+            .encoder()
             .encode_event(&self.ns.name, None, event, data)?;
         if !volatile && let Some(store) = &self.ns.recovery {
             let opts = BroadcastOptions {
@@ -842,7 +853,7 @@ impl Socket {
         let id = self.ns.next_ack_id();
         let encoded = match self
             .ns
-            .parser()
+            .encoder()
             .encode_event(&self.ns.name, Some(id), event, data)
         {
             Ok(e) => e,

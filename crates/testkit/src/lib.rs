@@ -1,12 +1,13 @@
 //! Test helpers for Ferrio (not published): a raw HTTP client, a raw WebSocket client, a
-//! runner for the Node.js scripts of `interop/`, a private `redis-server`, and a deadline
-//! helper.
+//! runner for the Node.js scripts of `interop/`, a private `redis-server`, a network namespace
+//! for black-holing connections, and a deadline helper.
 //!
 //! Everything binds or connects to loopback only, and every child process is killed when its
 //! handle is dropped, so a failing test leaves nothing behind.
 #![forbid(unsafe_code)]
 
 pub mod http;
+pub mod netns;
 pub mod node;
 pub mod redis;
 pub mod ws;

@@ -61,6 +61,19 @@ pub async fn connect_with_response(
         .map(|(ws, res)| (ws, res.headers().clone()))
 }
 
+/// Opens a WebSocket to `path_and_query` over a connected `stream` (whose socket options the
+/// caller chose: a small receive buffer, a zero linger).
+pub async fn connect_over(
+    stream: TcpStream,
+    addr: SocketAddr,
+    path_and_query: &str,
+) -> Result<Ws, tungstenite::Error> {
+    let req = format!("ws://{addr}{path_and_query}")
+        .into_client_request()
+        .expect("request");
+    client_async(req, stream).await.map(|(ws, _)| ws)
+}
+
 /// Opens a WebSocket to `path_and_query`.
 pub async fn connect(addr: SocketAddr, path_and_query: &str) -> Ws {
     connect_with(addr, path_and_query, &[])

@@ -113,6 +113,9 @@ pub enum CloseReason {
     ForcedClose,
     /// The server is shutting down (`server shutting down`).
     ServerShuttingDown,
+    /// The client reads too slowly: its outgoing queue reached `max_buffered_packets` or
+    /// `max_buffered_bytes` (`slow consumer`; Node has no such limit).
+    SlowConsumer,
 }
 
 impl CloseReason {
@@ -125,6 +128,7 @@ impl CloseReason {
             CloseReason::ParseError => "parse error",
             CloseReason::ForcedClose => "forced close",
             CloseReason::ServerShuttingDown => "server shutting down",
+            CloseReason::SlowConsumer => "slow consumer",
         }
     }
 }
@@ -503,9 +507,7 @@ impl Session {
         if self.next_ping.is_some_and(|t| now >= t) {
             if !self.has_capacity() {
                 // The client answers pings but reads nothing: the outbox would only grow.
-                return self.fail(CloseReason::TransportError(
-                    "outbound buffer full (slow consumer)",
-                ));
+                return self.fail(CloseReason::SlowConsumer);
             }
             // The deadline counts from when the ping was due, not from when the timer ran:
             // a late timer must not make the session outlive interval + timeout. A server so

@@ -104,6 +104,7 @@ impl LocalNamespace {
             Some(id) => (id, packet.encoded().clone()),
             None => {
                 let id = ns.next_ack_id();
+                ns.shared.counters.count_encoded();
                 match packet.encode_with_ack(id) {
                     Ok(e) => (id, e),
                     Err(e) => {

@@ -290,6 +290,11 @@ impl RoomIndex {
         seen.into_iter().collect()
     }
 
+    /// How many rooms have at least one socket.
+    pub(crate) fn room_count(&self) -> usize {
+        self.index().rooms.len()
+    }
+
     /// Every room with at least one socket.
     pub(crate) fn rooms(&self) -> Vec<Room> {
         self.index().rooms.keys().cloned().collect()

@@ -1,0 +1,261 @@
+//! Polling-heavy and upgrade under load (issue 10 section 2): while the server streams
+//! numbered events to a room, polling-only clients long-poll them, and other clients join over
+//! polling and upgrade to WebSocket in the middle of the stream (`2probe`, `3probe`, the held
+//! GET released, `5`). Pass: every client's sequence is contiguous (nothing lost, doubled or
+//! reordered, across the upgrade too); every upgrading session ends on WebSocket (none stuck
+//! upgrading) and every polling one on polling; once the upgrades are done, the process holds
+//! exactly one connection per WebSocket client on each side (no probe or polling connection
+//! left), and after the clients leave, nothing.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use ferrio::{SocketIo, SocketRef};
+use ferrio_testkit::ws::{self, Read, Ws};
+use ferrio_testkit::{http, within};
+use futures_util::future::join_all;
+
+use crate::common::Server;
+use crate::harness::{self, pick};
+
+/// A client's view of the stream: the next sequence number expected, and what broke it.
+#[derive(Debug, Default)]
+struct Stream {
+    next: Option<u64>,
+    received: u64,
+    broken: Vec<String>,
+}
+
+impl Stream {
+    /// Takes one Engine.IO packet; true when it was the last of the stream.
+    fn take(&mut self, packet: &str, last: u64) -> bool {
+        let Some(seq) = packet
+            .strip_prefix("42[\"s\",")
+            .and_then(|r| r.strip_suffix(']'))
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            return false;
+        };
+        if let Some(next) = self.next
+            && seq != next
+        {
+            self.broken.push(format!("expected {next}, got {seq}"));
+        }
+        self.next = Some(seq + 1);
+        self.received += 1;
+        seq == last
+    }
+}
+
+struct Polling {
+    addr: SocketAddr,
+    path: String,
+    sid: String,
+}
+
+impl Polling {
+    async fn join(addr: SocketAddr) -> Polling {
+        let open = http::get(addr, "/socket.io/?EIO=4&transport=polling").await;
+        let body = open.text();
+        let json: serde_json::Value =
+            serde_json::from_str(body.strip_prefix('0').expect("open")).expect("open payload");
+        let sid = json["sid"].as_str().unwrap().to_owned();
+        let p = Polling {
+            addr,
+            path: format!("/socket.io/?EIO=4&transport=polling&sid={sid}"),
+            sid,
+        };
+        p.post("40").await;
+        p
+    }
+
+    async fn post(&self, payload: &str) {
+        let res = http::post(self.addr, &self.path, payload.to_owned()).await;
+        assert_eq!(res.status, 200, "POST {payload}: {}", res.text());
+    }
+
+    /// One GET; its packets go to `stream` (pings answered). True once the last came.
+    async fn get(&self, stream: &mut Stream, last: u64) -> (bool, Vec<String>) {
+        let res = within(20, "a GET", http::get(self.addr, &self.path)).await;
+        assert_eq!(res.status, 200, "GET: {}", res.text());
+        let packets: Vec<String> = res.text().split('\x1e').map(str::to_owned).collect();
+        let mut done = false;
+        for p in &packets {
+            if p == "2" {
+                self.post("3").await;
+            }
+            done |= stream.take(p, last);
+        }
+        (done, packets)
+    }
+}
+
+async fn polling_client(addr: SocketAddr, last: u64) -> Stream {
+    let p = Polling::join(addr).await;
+    let mut stream = Stream::default();
+    while !p.get(&mut stream, last).await.0 {}
+    stream
+}
+
+/// Joins over polling, reads a few GETs, upgrades, and reads the rest on the WebSocket.
+async fn upgrading_client(addr: SocketAddr, last: u64) -> (Stream, Ws, String) {
+    let p = Polling::join(addr).await;
+    let mut stream = Stream::default();
+    for _ in 0..2 {
+        if p.get(&mut stream, last).await.0 {
+            panic!("the stream ended before the upgrade");
+        }
+    }
+    let mut c = ws::connect(
+        addr,
+        &format!("/socket.io/?EIO=4&transport=websocket&sid={}", p.sid),
+    )
+    .await;
+    ws::send_text(&mut c, "2probe").await;
+    match within(20, "3probe", ws::read(&mut c)).await {
+        Read::Text(t) if t == "3probe" => {}
+        other => panic!("expected 3probe, got {other:?}"),
+    }
+    // Polling paused, as a client does: the GET out during the probe comes back (with the
+    // stream's packets or the server's noop), then `5` moves the session to the WebSocket.
+    let (done, _) = p.get(&mut stream, last).await;
+    assert!(!done, "the stream ended during the upgrade");
+    ws::send_text(&mut c, "5").await;
+    loop {
+        match within(20, "the stream on the WebSocket", ws::read(&mut c)).await {
+            Read::Text(t) if t == "2" => ws::send_text(&mut c, "3").await,
+            Read::Text(t) => {
+                if stream.take(&t, last) {
+                    break;
+                }
+            }
+            other => {
+                stream
+                    .broken
+                    .push(format!("WebSocket after the upgrade: {other:?}"));
+                break;
+            }
+        }
+    }
+    (stream, c, p.sid)
+}
+
+#[test]
+fn polling_clients_and_upgrades_under_a_stream_keep_order() {
+    let _serial = harness::serial();
+    harness::runtime().block_on(run());
+}
+
+async fn run() {
+    // Each poll is a new TCP connection (the test's HTTP client does not keep them alive):
+    // the long form keeps to ~10,000 connections a second.
+    let pollers: usize = pick(200, 1000);
+    let upgraders: usize = pick(200, 2000);
+    let rate: u64 = pick(20, 10);
+    let total: u64 = pick(100, 200);
+    let io = SocketIo::builder()
+        .ping_interval(Duration::from_secs(2))
+        .ping_timeout(Duration::from_secs(20))
+        .build();
+    let reasons: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>> = Arc::default();
+    let r = reasons.clone();
+    io.ns("/", async move |socket: SocketRef| {
+        socket.join("stream");
+        let r = r.clone();
+        socket.on_disconnect(
+            async move |socket: SocketRef, reason: ferrio::DisconnectReason| {
+                r.lock()
+                    .unwrap()
+                    .insert(socket.id().to_string(), reason.to_string());
+            },
+        );
+    });
+    let server = Server::start(io);
+    let addr = server.addr;
+    let base_fds = harness::open_fds();
+
+    let streaming = Arc::new(AtomicBool::new(true));
+    let io = server.io.clone();
+    let flag = streaming.clone();
+    let streamer = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
+        for seq in 0..total {
+            tick.tick().await;
+            io.to("stream").emit("s", &seq).expect("stream");
+        }
+        flag.store(false, Ordering::SeqCst);
+    });
+    // Clients arrive while the stream runs, in waves.
+    let polling = tokio::spawn(join_all(
+        (0..pollers).map(move |_| polling_client(addr, total - 1)),
+    ));
+    let upgrading = tokio::spawn(join_all(
+        (0..upgraders).map(move |_| upgrading_client(addr, total - 1)),
+    ));
+    let secs = total / rate + 60;
+    let polled = within(secs, "the polling clients", polling)
+        .await
+        .expect("pollers");
+    let upgraded = within(secs, "the upgrading clients", upgrading)
+        .await
+        .expect("upgraders");
+    within(secs, "the stream", streamer)
+        .await
+        .expect("streamer");
+    assert!(!streaming.load(Ordering::SeqCst));
+
+    let mut received = 0;
+    for s in &polled {
+        assert!(s.broken.is_empty(), "polling client: {:?}", s.broken);
+        received += s.received;
+    }
+    let mut sockets = Vec::new();
+    for (s, c, sid) in upgraded {
+        assert!(
+            s.broken.is_empty(),
+            "upgrading client {sid}: {:?} (server disconnect reasons so far: {:?})",
+            s.broken,
+            reasons.lock().unwrap().values().fold(
+                std::collections::BTreeMap::<&str, usize>::new(),
+                |mut m, r| {
+                    *m.entry(r.as_str()).or_default() += 1;
+                    m
+                }
+            )
+        );
+        received += s.received;
+        sockets.push((c, sid));
+    }
+    // Every upgrading session is on WebSocket; every polling-only one still on polling.
+    let all = server.io.of("/").all_sockets();
+    let on_ws = all.iter().filter(|s| s.transport() == "websocket").count();
+    assert_eq!(on_ws, upgraders, "sessions stuck upgrading");
+    assert_eq!(all.len() - on_ws, pollers, "polling sessions");
+    // One WebSocket per upgraded client on each side, nothing else: no probe, polling or
+    // HTTP connection left over.
+    let fds = harness::settle(
+        10,
+        "only the WebSocket connections open",
+        harness::open_fds,
+        |n| *n <= base_fds + 2 * upgraders,
+    )
+    .await;
+    println!(
+        "upgrade under load: {pollers} polling and {upgraders} upgrading clients, {total} events \
+         at {rate}/s: {received} received, all contiguous; all {upgraders} upgrades on \
+         WebSocket; {fds} fds with {} expected",
+        base_fds + 2 * upgraders
+    );
+    drop(sockets);
+    // The polling sessions end by their heartbeat once nobody polls (20 s here): close them.
+    server.io.close().await;
+    harness::settle(
+        10,
+        "no session left",
+        || server.io.stats(),
+        |s| s.sessions == 0 && s.live == 0,
+    )
+    .await;
+}

@@ -1,0 +1,196 @@
+//! Reconnection storm (issue 10 section 2): `ferrio-client` clients (Node's backoff: 1 s
+//! doubling to 5 s, randomisation 0.5) are connected to `soak-server`; the server is killed
+//! (SIGKILL) and started again on the same port. Pass: every client reconnects within 30 s
+//! of the restart; the reconnections are spread by the jitter (not one burst); the kernel
+//! counted no accept-queue overflow or drop (`/proc/net/netstat` ListenOverflows,
+//! ListenDrops) meanwhile; every client's socket works again (an ack round trip).
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use ferrio_client::{Client, SocketEvent, Transport};
+use ferrio_testkit::within;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// `soak-server [port]`; returns the process and its port once it listens.
+async fn start(port: u16) -> (Child, u16) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_soak-server"))
+        .arg(port.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start soak-server");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = within(10, "soak-server to listen", lines.next_line())
+        .await
+        .expect("read")
+        .expect("soak-server ended");
+    let addr = line
+        .strip_prefix("listening on ")
+        .and_then(|r| r.split_once(' '))
+        .map(|(a, _)| a.to_owned())
+        .unwrap_or_else(|| panic!("soak-server: {line}"));
+    let port = addr.rsplit_once(':').unwrap().1.parse().unwrap();
+    // The rest of its output is not needed, but must be read for it not to block.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, port)
+}
+
+/// TcpExt ListenOverflows + ListenDrops of this network namespace.
+fn listen_overflows() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/net/netstat").expect("/proc/net/netstat");
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let names: Vec<&str> = lines
+        .next()
+        .expect("TcpExt names")
+        .split_whitespace()
+        .collect();
+    let values: Vec<&str> = lines
+        .next()
+        .expect("TcpExt values")
+        .split_whitespace()
+        .collect();
+    let get = |name: &str| -> u64 {
+        let i = names
+            .iter()
+            .position(|n| *n == name)
+            .unwrap_or_else(|| panic!("no {name}"));
+        values[i].parse().expect("counter")
+    };
+    (get("ListenOverflows"), get("ListenDrops"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_client_reconnects_after_a_server_restart() {
+    let long = std::env::var("SOAK_LONG").is_ok_and(|v| v == "1");
+    // One descriptor per client on each side (WebSocket only: no polling connections).
+    let clients: usize = if long { 8_000 } else { 300 };
+    let (server, port) = start(0).await;
+    let url = format!("http://127.0.0.1:{port}");
+
+    // Connect everyone, each client with its own manager (its own connection).
+    let mut sockets = Vec::new();
+    for chunk in 0..clients.div_ceil(100) {
+        let n = (clients - chunk * 100).min(100);
+        let batch = (0..n).map(|_| {
+            let url = url.clone();
+            async move {
+                let client = Client::builder(&url)
+                    .transports(&[Transport::WebSocket])
+                    .auto_connect(false)
+                    .timeout(Duration::from_secs(20))
+                    .build()
+                    .expect("client");
+                let socket = client.socket("/");
+                let mut events = socket.events();
+                socket.connect().await.expect("connect");
+                loop {
+                    match events.next().await {
+                        Some(SocketEvent::Connect(_)) => break,
+                        Some(SocketEvent::ConnectError(e)) => panic!("connect error: {e:?}"),
+                        Some(_) => continue,
+                        None => panic!("events ended"),
+                    }
+                }
+                (client, socket, events)
+            }
+        });
+        sockets.extend(
+            within(
+                60,
+                "the clients to connect",
+                futures_util::future::join_all(batch),
+            )
+            .await,
+        );
+    }
+
+    // Every client watches for its disconnect, then its reconnection.
+    let (down_tx, mut down_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut watchers = Vec::new();
+    let mut keep = Vec::new();
+    for (client, socket, mut events) in sockets {
+        let down = down_tx.clone();
+        watchers.push(tokio::spawn(async move {
+            loop {
+                match events.next().await {
+                    Some(SocketEvent::Disconnect(_)) => break,
+                    Some(_) => continue,
+                    None => panic!("events ended"),
+                }
+            }
+            let _ = down.send(());
+            loop {
+                match events.next().await {
+                    Some(SocketEvent::Connect(_)) => return Instant::now(),
+                    Some(_) => continue,
+                    None => panic!("events ended"),
+                }
+            }
+        }));
+        keep.push((client, socket));
+    }
+    drop(down_tx);
+
+    let mut server = server;
+    server.start_kill().expect("kill soak-server");
+    let _ = server.wait().await;
+    within(30, "every client to see the server go", async {
+        for _ in 0..clients {
+            down_rx.recv().await.expect("a watcher");
+        }
+    })
+    .await;
+    let before = listen_overflows();
+    let (_server, _) = start(port).await;
+    let restarted = Instant::now();
+    let mut back = Vec::with_capacity(clients);
+    for w in watchers {
+        let at = within(30, "every client to reconnect within 30 s", w)
+            .await
+            .expect("watcher");
+        back.push(at.duration_since(restarted));
+    }
+    let after = listen_overflows();
+    back.sort();
+    let last = *back.last().unwrap();
+    let p10 = back[clients / 10];
+    let p90 = back[clients * 9 / 10];
+    println!(
+        "storm: {clients} clients back after the restart in at most {last:?} (p10 {p10:?}, p90 \
+         {p90:?}); ListenOverflows {} -> {}, ListenDrops {} -> {}",
+        before.0, after.0, before.1, after.1
+    );
+    assert!(
+        last <= Duration::from_secs(30),
+        "all back within 30 s: {last:?}"
+    );
+    assert!(
+        p90 - p10 >= Duration::from_millis(100),
+        "reconnections spread by the jitter: p10 {p10:?}, p90 {p90:?}"
+    );
+    assert_eq!(
+        after, before,
+        "accept queue overflows or drops during the storm"
+    );
+
+    // Every socket works again.
+    let acks = keep.iter().map(|(_, socket)| async move {
+        socket
+            .emit_with_ack("work", &7u64)
+            .await
+            .expect("work acked")
+            .data::<u64>()
+            .expect("a number")
+    });
+    let answers = within(
+        30,
+        "an ack from every client",
+        futures_util::future::join_all(acks),
+    )
+    .await;
+    assert!(answers.iter().all(|&n| n == 7));
+}
