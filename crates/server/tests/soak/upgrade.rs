@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ferrio::{SocketIo, SocketRef};
@@ -29,8 +29,11 @@ struct Stream {
 }
 
 impl Stream {
-    /// Takes one Engine.IO packet; true when it was the last of the stream.
-    fn take(&mut self, packet: &str, last: u64) -> bool {
+    /// Takes one Engine.IO packet; true when it was the end of the stream.
+    fn take(&mut self, packet: &str) -> bool {
+        if packet == "42[\"end\"]" {
+            return true;
+        }
         let Some(seq) = packet
             .strip_prefix("42[\"s\",")
             .and_then(|r| r.strip_suffix(']'))
@@ -45,7 +48,7 @@ impl Stream {
         }
         self.next = Some(seq + 1);
         self.received += 1;
-        seq == last
+        false
     }
 }
 
@@ -76,8 +79,8 @@ impl Polling {
         assert_eq!(res.status, 200, "POST {payload}: {}", res.text());
     }
 
-    /// One GET; its packets go to `stream` (pings answered). True once the last came.
-    async fn get(&self, stream: &mut Stream, last: u64) -> (bool, Vec<String>) {
+    /// One GET; its packets go to `stream` (pings answered). True once the end came.
+    async fn get(&self, stream: &mut Stream) -> (bool, Vec<String>) {
         let res = within(20, "a GET", http::get(self.addr, &self.path)).await;
         assert_eq!(res.status, 200, "GET: {}", res.text());
         let packets: Vec<String> = res.text().split('\x1e').map(str::to_owned).collect();
@@ -86,25 +89,25 @@ impl Polling {
             if p == "2" {
                 self.post("3").await;
             }
-            done |= stream.take(p, last);
+            done |= stream.take(p);
         }
         (done, packets)
     }
 }
 
-async fn polling_client(addr: SocketAddr, last: u64) -> Stream {
+async fn polling_client(addr: SocketAddr) -> Stream {
     let p = Polling::join(addr).await;
     let mut stream = Stream::default();
-    while !p.get(&mut stream, last).await.0 {}
+    while !p.get(&mut stream).await.0 {}
     stream
 }
 
 /// Joins over polling, reads a few GETs, upgrades, and reads the rest on the WebSocket.
-async fn upgrading_client(addr: SocketAddr, last: u64) -> (Stream, Ws, String) {
+async fn upgrading_client(addr: SocketAddr, upgraded: Arc<AtomicUsize>) -> (Stream, Ws, String) {
     let p = Polling::join(addr).await;
     let mut stream = Stream::default();
     for _ in 0..2 {
-        if p.get(&mut stream, last).await.0 {
+        if p.get(&mut stream).await.0 {
             panic!("the stream ended before the upgrade");
         }
     }
@@ -120,14 +123,15 @@ async fn upgrading_client(addr: SocketAddr, last: u64) -> (Stream, Ws, String) {
     }
     // Polling paused, as a client does: the GET out during the probe comes back (with the
     // stream's packets or the server's noop), then `5` moves the session to the WebSocket.
-    let (done, _) = p.get(&mut stream, last).await;
+    let (done, _) = p.get(&mut stream).await;
     assert!(!done, "the stream ended during the upgrade");
     ws::send_text(&mut c, "5").await;
+    upgraded.fetch_add(1, Ordering::SeqCst);
     loop {
         match within(20, "the stream on the WebSocket", ws::read(&mut c)).await {
             Read::Text(t) if t == "2" => ws::send_text(&mut c, "3").await,
             Read::Text(t) => {
-                if stream.take(&t, last) {
+                if stream.take(&t) {
                     break;
                 }
             }
@@ -151,10 +155,11 @@ fn polling_clients_and_upgrades_under_a_stream_keep_order() {
 async fn run() {
     // Each poll is a new TCP connection (the test's HTTP client does not keep them alive):
     // the long form keeps to ~10,000 connections a second.
-    let pollers: usize = pick(200, 1000);
-    let upgraders: usize = pick(200, 2000);
+    let pollers: usize = pick(200, 500);
+    let upgraders: usize = pick(200, 1000);
     let rate: u64 = pick(20, 10);
-    let total: u64 = pick(100, 200);
+    // At least this many events, and 20 more once every client has upgraded.
+    let min_total: u64 = pick(100, 200);
     let io = SocketIo::builder()
         .ping_interval(Duration::from_secs(2))
         .ping_timeout(Duration::from_secs(20))
@@ -179,29 +184,41 @@ async fn run() {
     let streaming = Arc::new(AtomicBool::new(true));
     let io = server.io.clone();
     let flag = streaming.clone();
+    let upgraded = Arc::new(AtomicUsize::new(0));
+    let done_upgrading = upgraded.clone();
     let streamer = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
-        for seq in 0..total {
+        let mut seq = 0u64;
+        let mut until = None;
+        while until.is_none_or(|u| seq < u) {
             tick.tick().await;
             io.to("stream").emit("s", &seq).expect("stream");
+            seq += 1;
+            if until.is_none()
+                && seq >= min_total
+                && done_upgrading.load(Ordering::SeqCst) == upgraders
+            {
+                until = Some(seq + 20);
+            }
         }
+        io.to("stream").emit("end", &()).expect("end");
         flag.store(false, Ordering::SeqCst);
+        seq
     });
     // Clients arrive while the stream runs, in waves.
-    let polling = tokio::spawn(join_all(
-        (0..pollers).map(move |_| polling_client(addr, total - 1)),
-    ));
+    let polling = tokio::spawn(join_all((0..pollers).map(move |_| polling_client(addr))));
     let upgrading = tokio::spawn(join_all(
-        (0..upgraders).map(move |_| upgrading_client(addr, total - 1)),
+        (0..upgraders).map(move |_| upgrading_client(addr, upgraded.clone())),
     ));
-    let secs = total / rate + 60;
-    let polled = within(secs, "the polling clients", polling)
-        .await
-        .expect("pollers");
+    let secs = min_total / rate + 120;
+    // The upgrades first: a failed one fails the test at once (the stream waits for them).
     let upgraded = within(secs, "the upgrading clients", upgrading)
         .await
         .expect("upgraders");
-    within(secs, "the stream", streamer)
+    let polled = within(secs, "the polling clients", polling)
+        .await
+        .expect("pollers");
+    let total = within(secs, "the stream", streamer)
         .await
         .expect("streamer");
     assert!(!streaming.load(Ordering::SeqCst));
