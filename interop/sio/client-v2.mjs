@@ -19,6 +19,7 @@
 //               data), an unknown namespace
 
 import io from "socket.io-client-v2";
+import { outcome } from "./outcome.mjs";
 
 const [baseUrl, mode, scenario, rawArg] = process.argv.slice(2);
 const arg = rawArg ? JSON.parse(rawArg) : {};
@@ -28,30 +29,7 @@ const TRANSPORTS = {
   upgrade: ["polling", "websocket"],
 };
 
-let finished = false;
-process.exitCode = 1;
-const line = (text) => {
-  if (!finished) console.log(text);
-};
-const step = (text) => line(`step ${text}`);
-function ok(summary) {
-  if (finished) return;
-  console.log(`ok ${JSON.stringify(plain(summary))}`);
-  finished = true;
-  process.exit(0);
-}
-function fail(reason) {
-  if (finished) return;
-  console.log(`fail ${reason}`);
-  finished = true;
-  process.exit(1);
-}
-process.on("exit", () => {
-  if (!finished) console.log("fail exited before the scenario completed");
-});
-process.on("uncaughtException", (e) => fail(`uncaught exception: ${e?.stack ?? e}`));
-process.on("unhandledRejection", (e) => fail(`unhandled rejection: ${e?.stack ?? e}`));
-setTimeout(() => fail(`timed out after ${arg.timeout ?? 20000} ms`), arg.timeout ?? 20000);
+const { line, step, ok, fail } = outcome({ timeout: arg.timeout ?? 20000, encode: plain });
 if (!baseUrl || !TRANSPORTS[mode]) {
   fail("usage: client-v2.mjs <base-url> websocket|polling|upgrade <scenario> [json]");
 }

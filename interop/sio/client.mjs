@@ -18,6 +18,7 @@
 // the scenario says so.
 
 import { io, Manager } from "socket.io-client";
+import { outcome } from "./outcome.mjs";
 
 // SIO_PARSER=msgpack: the socket.io-msgpack-parser format (the server must use it too).
 const parser =
@@ -31,37 +32,7 @@ const TRANSPORTS = {
   upgrade: ["polling", "websocket"],
 };
 
-let finished = false;
-process.exitCode = 1;
-
-function line(text) {
-  if (!finished) console.log(text);
-}
-
-function step(text) {
-  line(`step ${text}`);
-}
-
-function ok(summary) {
-  if (finished) return;
-  console.log(`ok ${JSON.stringify(plain(summary))}`);
-  finished = true;
-  process.exit(0);
-}
-
-function fail(reason) {
-  if (finished) return;
-  console.log(`fail ${reason}`);
-  finished = true;
-  process.exit(1);
-}
-
-process.on("exit", () => {
-  if (!finished) console.log("fail exited before the scenario completed");
-});
-process.on("uncaughtException", (e) => fail(`uncaught exception: ${e?.stack ?? e}`));
-process.on("unhandledRejection", (e) => fail(`unhandled rejection: ${e?.stack ?? e}`));
-setTimeout(() => fail(`timed out after ${arg.timeout ?? 20000} ms`), arg.timeout ?? 20000);
+const { line, step, ok, fail } = outcome({ timeout: arg.timeout ?? 20000, encode: plain });
 
 if (!baseUrl || !TRANSPORTS[mode]) {
   fail("usage: client.mjs <base-url> websocket|polling|upgrade <scenario> [json]");

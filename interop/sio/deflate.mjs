@@ -21,32 +21,11 @@
 //   broadcast: the server broadcasts 5000 characters to everyone (`io.emit`)
 
 import { io } from "socket.io-client";
+import { outcome } from "./outcome.mjs";
 
 const [baseUrl, mode, rawArg] = process.argv.slice(2);
 const arg = rawArg ? JSON.parse(rawArg) : {};
-let finished = false;
-process.exitCode = 1;
-
-function ok(summary) {
-  if (finished) return;
-  console.log(`ok ${JSON.stringify(summary)}`);
-  finished = true;
-  process.exit(0);
-}
-
-function fail(reason) {
-  if (finished) return;
-  console.log(`fail ${reason}`);
-  finished = true;
-  process.exit(1);
-}
-
-process.on("exit", () => {
-  if (!finished) console.log("fail exited before the scenario completed");
-});
-process.on("uncaughtException", (e) => fail(`uncaught exception: ${e?.stack ?? e}`));
-process.on("unhandledRejection", (e) => fail(`unhandled rejection: ${e?.stack ?? e}`));
-setTimeout(() => fail("timed out"), arg.timeout ?? 20000);
+const { ok, fail } = outcome({ timeout: arg.timeout ?? 20000 });
 
 const transports = mode === "upgrade" ? ["polling", "websocket"] : ["websocket"];
 const socket = io(baseUrl, { transports, reconnection: false, forceNew: true });

@@ -10,6 +10,7 @@
 
 import { io } from "socket.io-client";
 import { Fetch, NodeWebSocket, NodeXHR } from "engine.io-client";
+import { outcome } from "./outcome.mjs";
 
 // SIO_PARSER=msgpack: the socket.io-msgpack-parser format (the server must use it too).
 const parser =
@@ -18,29 +19,7 @@ const parser =
 const [baseUrl, mode, scenario, rawArg] = process.argv.slice(2);
 const arg = rawArg ? JSON.parse(rawArg) : {};
 
-let finished = false;
-process.exitCode = 1;
-
-function ok(summary) {
-  if (finished) return;
-  console.log(`ok ${JSON.stringify(summary)}`);
-  finished = true;
-  process.exit(0);
-}
-
-function fail(reason) {
-  if (finished) return;
-  console.log(`fail ${reason}`);
-  finished = true;
-  process.exit(1);
-}
-
-process.on("exit", () => {
-  if (!finished) console.log("fail exited before the scenario completed");
-});
-process.on("uncaughtException", (e) => fail(`uncaught exception: ${e?.stack ?? e}`));
-process.on("unhandledRejection", (e) => fail(`unhandled rejection: ${e?.stack ?? e}`));
-setTimeout(() => fail(`timed out after ${arg.timeout ?? 15000} ms`), arg.timeout ?? 15000);
+const { ok, fail } = outcome({ timeout: arg.timeout ?? 15000 });
 
 /// The headers of every `101` the WebSocket transport gets (the `ws` package's `upgrade`
 /// event), for the scenarios that look at them.
