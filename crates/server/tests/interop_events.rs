@@ -91,8 +91,7 @@ async fn events_both_ways() {
         assert_eq!(
             keys,
             [
-                "address", "auth", "headers", "issued", "query", "secure", "time", "url",
-                "xdomain"
+                "address", "auth", "headers", "issued", "query", "secure", "time", "url", "xdomain"
             ]
         );
         assert_eq!(info["auth"], json!({ "token": "abc" }));
