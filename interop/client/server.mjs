@@ -12,6 +12,7 @@
 //   cookie        the engine.io `cookie` option (the `io` cookie on the handshake)
 //   tracePackets  print every Engine.IO packet received (debugging)
 //   parser        "msgpack": the server uses socket.io-msgpack-parser (default: socket.io-parser)
+//   path          the path the server answers at (default "/socket.io")
 //
 // Prints, one per line, what the tests wait for:
 //   listening <port>
@@ -34,6 +35,8 @@
 //   retry-me (n, cb)         withholds the ack of the first try of each n, acks later tries
 //   server-disconnect        socket.disconnect()
 //   close-transport          closes the Engine.IO connection
+//   handshake (cb)           acks {query, header}: the handshake's query parameter `k` and its
+//                            `x-test` header (null when absent)
 //   emit-offsets (count)     emits "seq" count times (with offsets when recovery is on)
 
 import { createServer } from "node:http";
@@ -66,6 +69,7 @@ const io = new Server(httpServer, {
   transports: opts.transports ?? ["polling", "websocket"],
   connectionStateRecovery: opts.recovery ? { maxDisconnectionDuration: 60000 } : undefined,
   cookie: opts.cookie ?? false,
+  path: opts.path ?? "/socket.io",
   ...(opts.parser === "msgpack" ? { parser: msgpackParser } : {}),
 });
 
@@ -133,6 +137,10 @@ for (const name of ["/", "/chat", "/admin", "/private"]) {
     });
     socket.on("server-disconnect", () => socket.disconnect());
     socket.on("close-transport", () => socket.conn.close());
+    socket.on("handshake", (cb) => {
+      if (typeof cb !== "function") return;
+      cb({ query: socket.handshake.query.k ?? null, header: socket.handshake.headers["x-test"] ?? null });
+    });
     socket.on("emit-offsets", (count) => {
       for (let i = 0; i < count; i++) socket.emit("seq", i);
     });

@@ -187,7 +187,7 @@ const SCENARIOS = {
     s.emit("typed", { name: "x", n: 5 });
     s.emit("no-args");
     const push = await inbox.next("push");
-    ok({ welcome, echo, push, transport: transport(s) });
+    ok({ welcome, echo, push, transport: transport(s), id: s.id, engineId: s.io.engine.id });
   },
 
   // Acks both ways. Prints `connected <id>`; answers `question` (a, b) with (a + b, "ok");

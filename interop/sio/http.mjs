@@ -120,10 +120,19 @@ const SCENARIOS = {
     ok(results);
   },
 
-  // A refused handshake: connects with arg.query and an `x-client` header, reports the
-  // connect_error.
+  // Connects at arg.path (the `path` option), reports an echo (an ack) and the transport.
+  async path() {
+    const s = connect({ path: arg.path });
+    await ready(s);
+    const echo = await s.timeout(5000).emitWithAck("echo", arg.path);
+    ok({ echo, transport: s.io.engine.transport.name });
+  },
+
+  // A refused handshake: connects with arg.query (and arg.path, if any) and an `x-client`
+  // header, reports the connect_error.
   async refused() {
-    const s = connect({ query: arg.query ?? {}, extraHeaders: { "x-client": "node" } });
+    const path = arg.path ? { path: arg.path } : {};
+    const s = connect({ query: arg.query ?? {}, extraHeaders: { "x-client": "node" }, ...path });
     try {
       await ready(s);
       fail("connected");

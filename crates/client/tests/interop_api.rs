@@ -25,6 +25,7 @@ common::each_server! {
     disconnect_details_name_what_closed;
     offline_buffer_can_be_inspected_and_cleared;
     request_timeout_bounds_a_polling_request;
+    path_query_and_extra_headers_reach_the_server;
 }
 
 /// Skips manager events until one matches `f`, failing after `SECS`.
@@ -397,4 +398,62 @@ async fn request_timeout_bounds_a_polling_request(peer: Peer) {
     .await;
     // It reconnects.
     connected(&mut events).await;
+}
+
+/// `path`, `query` and `extra_header` over each transport: the client connects to a server
+/// answering at another path (`path: "/custom"`, given without its trailing slash), and the
+/// server's handshake has the query parameter and the header.
+async fn path_query_and_extra_headers_reach_the_server(peer: Peer) {
+    let server = TestServer::start(peer, json!({ "path": "/custom/" })).await;
+    for (name, transports) in [
+        ("websocket", &[Transport::WebSocket][..]),
+        ("polling", &[Transport::Polling][..]),
+        ("upgrade", &[Transport::Polling, Transport::WebSocket][..]),
+    ] {
+        let client = server
+            .client()
+            .transports(transports)
+            .path("custom")
+            .query("k", "v w&x")
+            .extra_header("x-test", name)
+            .build()
+            .unwrap();
+        let socket = client.socket("/");
+        let mut events = socket.events();
+        socket.connect().await.unwrap();
+        connected(&mut events).await;
+        let res = socket
+            .emit_with_ack("handshake", &())
+            .timeout(Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(
+            res.data::<Value>().unwrap(),
+            json!({ "query": "v w&x", "header": name }),
+            "{name}"
+        );
+        client.disconnect().await.unwrap();
+    }
+    // At the default path nothing answers (Node's HTTP server leaves the request unanswered:
+    // a handshake timeout; Ferrio's answers 404).
+    let client = server
+        .client()
+        .transports(&[Transport::Polling])
+        .timeout(Duration::from_secs(1))
+        .reconnection(false)
+        .build()
+        .unwrap();
+    let socket = client.socket("/");
+    let mut events = socket.events();
+    socket.connect().await.unwrap();
+    ferrio_testkit::within(SECS, "a connect error at the default path", async {
+        loop {
+            match events.next().await.expect("client gone") {
+                SocketEvent::ConnectError(_) | SocketEvent::Disconnect(_) => return,
+                SocketEvent::Connect(_) => panic!("connected at the default path"),
+                _ => {}
+            }
+        }
+    })
+    .await;
 }

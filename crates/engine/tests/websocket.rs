@@ -405,3 +405,33 @@ async fn every_poll_during_the_upgrade_ends_with_a_noop() {
     ws::send_text(&mut c, "4done").await;
     assert_eq!(ws::read(&mut c).await, Read::Text("4done".into()));
 }
+
+/// `transports` without WebSocket: a WebSocket handshake, direct or as an upgrade of a
+/// polling session, is `Transport unknown` (400 code 0, as Node), and polling goes on.
+#[tokio::test]
+async fn websocket_disabled_is_transport_unknown() {
+    let mut config = fast_config();
+    config.transports.websocket = false;
+    let server = start(config).await;
+    match ws::connect_with(server.addr, ws_url(), &[]).await {
+        Err(ws::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status(), 400);
+            assert_eq!(
+                res.body().as_deref(),
+                Some(br#"{"code":0,"message":"Transport unknown"}"#.as_slice())
+            );
+        }
+        other => panic!("expected 400, got {other:?}"),
+    }
+    let sid = server.handshake().await;
+    let upgrade = format!("{}&sid={sid}", ws_url());
+    match ws::connect_with(server.addr, &upgrade, &[]).await {
+        Err(ws::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 400),
+        other => panic!("expected 400, got {other:?}"),
+    }
+    let res = http::post(server.addr, &server.url(sid), b"4still".to_vec()).await;
+    assert_eq!(res.status, 200);
+    let res = http::get(server.addr, &server.url(sid)).await;
+    assert_eq!(res.text(), "4still");
+    server.assert_healthy().await;
+}

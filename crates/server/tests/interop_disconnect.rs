@@ -218,6 +218,40 @@ async fn server_disconnect_closing_the_connection() {
     .await;
 }
 
+/// Server `socket.close_connection()` (Node's `socket.conn.close()`): no DISCONNECT packet,
+/// every namespace of the connection gets "forced close" on the server, the client sees
+/// "transport close" on each and stays active (it will reconnect).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_closes_the_connection() {
+    for_each_mode(async |mode| {
+        let arg =
+            json!({ "action": "wait", "nsps": ["/", "/chat"], "expect": 2, "reconnection": true });
+        let (client, server, mut notes, ids) = run(mode, arg).await;
+        server.socket(&ids[0]).close_connection();
+        let mut seen = vec![
+            notes.next("disconnect").await,
+            notes.next("disconnect").await,
+        ];
+        seen.sort_by_key(|v| v[0].as_str().map(str::to_owned));
+        assert_eq!(
+            seen,
+            [
+                json!(["/", ids[0], "forced close", 0]),
+                json!(["/chat", ids[1], "forced close", 0])
+            ]
+        );
+        let summary = client.ok().await;
+        assert_eq!(
+            summary,
+            json!({
+                "/": { "reason": "transport close", "active": true },
+                "/chat": { "reason": "transport close", "active": true },
+            })
+        );
+    })
+    .await;
+}
+
 /// `io.close().await`: every socket gets "server shutting down" and its disconnect handler
 /// has run when it resolves; the client sees "transport close"; the server refuses new
 /// connections.

@@ -68,6 +68,36 @@ async fn events_both_ways() {
             })
             .await;
         assert_eq!(socket.handshake().auth(), &json!({ "token": "abc" }));
+        // The rest of the handshake: the request that opened the session, as Node's
+        // `socket.handshake` describes it.
+        let hs = socket.handshake();
+        let address = hs.address().expect("the peer address");
+        assert!(address.ip().is_loopback(), "{address}");
+        assert_eq!(hs.url().path(), "/socket.io/");
+        assert_eq!(hs.query().get("EIO").map(String::as_str), Some("4"));
+        assert!(hs.headers().contains_key(http::header::HOST));
+        let age = std::time::SystemTime::now()
+            .duration_since(hs.issued())
+            .expect("issued in the past");
+        assert!(age < Duration::from_secs(30), "{age:?}");
+        let info = hs.to_json();
+        let mut keys: Vec<&str> = info
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "address", "auth", "headers", "issued", "query", "secure", "time", "url", "xdomain"
+            ]
+        );
+        assert_eq!(info["auth"], json!({ "token": "abc" }));
+        assert_eq!(info["address"], json!(address.ip().to_string()));
+        assert_eq!(info["query"]["EIO"], json!("4"));
+        assert_eq!(info["url"], json!(hs.url().to_string()));
 
         assert_eq!(notes.next("typed").await, json!({ "name": "x", "n": 5 }));
         assert_eq!(notes.next("no-args").await, json!(0));
@@ -81,6 +111,11 @@ async fn events_both_ways() {
             summary["echo"],
             json!([1, "two", { "three": [true, null] }, [1.5, -2], "€ ✓"])
         );
+        // `socket.id` is not the Engine.IO session id (Socket.IO v5), both 20 characters.
+        let engine_id = summary["engineId"].as_str().expect("the engine id");
+        assert_eq!(summary["id"], json!(id));
+        assert_ne!(engine_id, id.as_str());
+        assert_eq!((engine_id.len(), id.len()), (20, 20));
     })
     .await;
 }

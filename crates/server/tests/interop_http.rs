@@ -252,6 +252,25 @@ fn echo_ns(io: &SocketIo) {
     });
 }
 
+/// `SocketIoBuilder::path`: the npm client connects at the configured path (its `path`
+/// option) on every transport, and is refused at the default `/socket.io/`.
+#[tokio::test]
+async fn the_npm_client_connects_at_the_configured_path() {
+    for_each_mode(async |mode| {
+        let io = builder().path("/realtime/").build();
+        echo_ns(&io);
+        let server = Server::start(io);
+        let s = run(&server.url, mode, "path", json!({ "path": "/realtime/" })).await;
+        assert_eq!(
+            s,
+            json!({ "echo": "/realtime/", "transport": mode.transport() })
+        );
+        let s = run(&server.url, mode, "refused", json!({})).await;
+        assert!(s["error"].is_string(), "{s}");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn cors_origins_by_list_regex_and_predicate_with_the_npm_client() {
     let origins = [

@@ -116,6 +116,9 @@ fn build(options: &Value, out: Out) -> SocketIo {
         transports.websocket = has("websocket");
         config.engine.transports = transports;
     }
+    if let Some(path) = options["path"].as_str() {
+        config.engine.path = path.to_owned();
+    }
     // Called for each new Engine.IO connection (a handshake), never for an upgrade.
     let engine_out = out.clone();
     config.engine.allow_request = Some(AllowRequest::new(move |handshake| {
@@ -185,6 +188,11 @@ async fn on_connection(socket: SocketRef, State(ctx): State<Ctx>) {
     });
     socket.on("ack", async |ack: AckSender, args: Args| {
         let _ = ack.send(&args);
+    });
+    socket.on("handshake", async |s: SocketRef, ack: AckSender| {
+        let h = s.handshake();
+        let header = h.headers().get("x-test").and_then(|v| v.to_str().ok());
+        let _ = ack.send(&json!({ "query": h.query().get("k"), "header": header }));
     });
     socket.on(
         "ask",
