@@ -131,7 +131,9 @@ impl<H: EngineHandler> Engine<H> {
         ws: Option<WsStream>,
     ) -> Option<Option<Encoder>> {
         let cfg = &self.shared.config;
-        let (config, now) = (cfg.session.clone(), clock_now());
+        let (mut config, now) = (cfg.session.clone(), clock_now());
+        // As Node: no upgrade is offered (or accepted) while WebSocket is not allowed.
+        config.allow_upgrades &= cfg.transports.websocket;
         let mut session = match protocol {
             Protocol::V4 => Session::new(sid, config, transport, now),
             Protocol::V3 { supports_binary } => {

@@ -423,6 +423,11 @@ async fn websocket_disabled_is_transport_unknown() {
         }
         other => panic!("expected 400, got {other:?}"),
     }
+    // As Node: the handshake offers no upgrade when WebSocket is off.
+    let res = http::get(server.addr, "/engine.io/?EIO=4&transport=polling").await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let open: serde_json::Value = serde_json::from_str(&res.text()[1..]).unwrap();
+    assert_eq!(open["upgrades"], serde_json::json!([]), "{open}");
     let sid = server.handshake().await;
     let upgrade = format!("{}&sid={sid}", ws_url());
     match ws::connect_with(server.addr, &upgrade, &[]).await {
