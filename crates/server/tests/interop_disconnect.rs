@@ -187,30 +187,13 @@ async fn client_closes_the_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_disconnect_closing_the_connection() {
     for_each_mode(async |mode| {
-        let arg =
-            json!({ "action": "wait", "nsps": ["/", "/chat"], "expect": 2, "reconnection": true });
-        let (client, server, mut notes, ids) = run(mode, arg).await;
-        server.socket(&ids[0]).disconnect(true);
-        let mut seen = vec![
-            notes.next("disconnect").await,
-            notes.next("disconnect").await,
-        ];
-        seen.sort_by_key(|v| v[0].as_str().map(str::to_owned));
-        assert_eq!(
-            seen,
-            [
-                json!(["/", ids[0], "server namespace disconnect", 0]),
-                json!(["/chat", ids[1], "server namespace disconnect", 0])
-            ]
-        );
-        let summary = client.ok().await;
-        assert_eq!(
-            summary,
-            json!({
-                "/": { "reason": "io server disconnect", "active": false },
-                "/chat": { "reason": "io server disconnect", "active": false },
-            })
-        );
+        let server = close_both_namespaces(
+            mode,
+            |s| s.disconnect(true),
+            ("server namespace disconnect", "io server disconnect"),
+            false,
+        )
+        .await;
         server
             .wait_until("the connection closed", |io| io.connection_count() == 0)
             .await;
@@ -224,32 +207,51 @@ async fn server_disconnect_closing_the_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_closes_the_connection() {
     for_each_mode(async |mode| {
-        let arg =
-            json!({ "action": "wait", "nsps": ["/", "/chat"], "expect": 2, "reconnection": true });
-        let (client, server, mut notes, ids) = run(mode, arg).await;
-        server.socket(&ids[0]).close_connection();
-        let mut seen = vec![
-            notes.next("disconnect").await,
-            notes.next("disconnect").await,
-        ];
-        seen.sort_by_key(|v| v[0].as_str().map(str::to_owned));
-        assert_eq!(
-            seen,
-            [
-                json!(["/", ids[0], "forced close", 0]),
-                json!(["/chat", ids[1], "forced close", 0])
-            ]
-        );
-        let summary = client.ok().await;
-        assert_eq!(
-            summary,
-            json!({
-                "/": { "reason": "transport close", "active": true },
-                "/chat": { "reason": "transport close", "active": true },
-            })
-        );
+        close_both_namespaces(
+            mode,
+            |s| s.close_connection(),
+            ("forced close", "transport close"),
+            true,
+        )
+        .await;
     })
     .await;
+}
+
+/// A client in `/` and `/chat` over one connection; `close` is applied to its `/` socket.
+/// Checks the disconnect reason of both namespaces on each side (`reasons`: server's,
+/// client's) and whether the client stays active.
+async fn close_both_namespaces(
+    mode: Mode,
+    close: impl FnOnce(&SocketRef),
+    (server_reason, client_reason): (&str, &str),
+    active: bool,
+) -> Server {
+    let arg =
+        json!({ "action": "wait", "nsps": ["/", "/chat"], "expect": 2, "reconnection": true });
+    let (client, server, mut notes, ids) = run(mode, arg).await;
+    close(&server.socket(&ids[0]));
+    let mut seen = vec![
+        notes.next("disconnect").await,
+        notes.next("disconnect").await,
+    ];
+    seen.sort_by_key(|v| v[0].as_str().map(str::to_owned));
+    assert_eq!(
+        seen,
+        [
+            json!(["/", ids[0], server_reason, 0]),
+            json!(["/chat", ids[1], server_reason, 0])
+        ]
+    );
+    let summary = client.ok().await;
+    assert_eq!(
+        summary,
+        json!({
+            "/": { "reason": client_reason, "active": active },
+            "/chat": { "reason": client_reason, "active": active },
+        })
+    );
+    server
 }
 
 /// `io.close().await`: every socket gets "server shutting down" and its disconnect handler
