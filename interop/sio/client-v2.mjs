@@ -19,32 +19,16 @@
 //               data), an unknown namespace
 
 import io from "socket.io-client-v2";
-import { outcome } from "./outcome.mjs";
+import { TRANSPORTS, outcome, plain } from "./outcome.mjs";
 
 const [baseUrl, mode, scenario, rawArg] = process.argv.slice(2);
 const arg = rawArg ? JSON.parse(rawArg) : {};
-const TRANSPORTS = {
-  websocket: ["websocket"],
-  polling: ["polling"],
-  upgrade: ["polling", "websocket"],
-};
 
 const { line, step, ok, fail } = outcome({ timeout: arg.timeout ?? 20000, encode: plain });
 if (!baseUrl || !TRANSPORTS[mode]) {
   fail("usage: client-v2.mjs <base-url> websocket|polling|upgrade <scenario> [json]");
 }
 
-/// Binary as {"$bin": hex}, recursively.
-function plain(v) {
-  if (Buffer.isBuffer(v) || v instanceof ArrayBuffer || ArrayBuffer.isView(v)) {
-    return { $bin: Buffer.from(v.buffer ? v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength) : v).toString("hex") };
-  }
-  if (Array.isArray(v)) return v.map(plain);
-  if (v && typeof v === "object") {
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
-  }
-  return v;
-}
 
 function connect(nsp, extra = {}) {
   return io(baseUrl + nsp, {

@@ -18,7 +18,7 @@
 // the scenario says so.
 
 import { io, Manager } from "socket.io-client";
-import { outcome } from "./outcome.mjs";
+import { TRANSPORTS, outcome, plain } from "./outcome.mjs";
 
 // SIO_PARSER=msgpack: the socket.io-msgpack-parser format (the server must use it too).
 const parser =
@@ -26,11 +26,6 @@ const parser =
 
 const [baseUrl, mode, scenario, rawArg] = process.argv.slice(2);
 const arg = rawArg ? JSON.parse(rawArg) : {};
-const TRANSPORTS = {
-  websocket: ["websocket"],
-  polling: ["polling"],
-  upgrade: ["polling", "websocket"],
-};
 
 const { line, step, ok, fail } = outcome({ timeout: arg.timeout ?? 20000, encode: plain });
 
@@ -53,28 +48,6 @@ function options(extra = {}) {
 /// A socket on its own manager.
 function connect(nsp = "/", extra = {}) {
   return io(baseUrl + nsp, options(extra));
-}
-
-/// Buffers, ArrayBuffers and typed arrays as `{"$bin": hex}`, functions left out, recursively.
-function plain(value) {
-  if (value === undefined || typeof value === "function") return undefined;
-  if (Buffer.isBuffer(value)) return { $bin: value.toString("hex") };
-  if (value instanceof ArrayBuffer) return { $bin: Buffer.from(value).toString("hex") };
-  if (ArrayBuffer.isView(value)) {
-    return { $bin: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("hex") };
-  }
-  if (Array.isArray(value)) {
-    return value.filter((v) => typeof v !== "function").map((v) => plain(v) ?? null);
-  }
-  if (value && typeof value === "object") {
-    const out = {};
-    for (const [k, v] of Object.entries(value)) {
-      const p = plain(v);
-      if (p !== undefined) out[k] = p;
-    }
-    return out;
-  }
-  return value;
 }
 
 /// JSON with object keys sorted (the server may reorder keys: JSON objects are unordered).

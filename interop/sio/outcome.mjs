@@ -31,3 +31,33 @@ export function outcome({ timeout = 20000, encode = (v) => v } = {}) {
   setTimeout(() => fail(`timed out after ${timeout} ms`), timeout);
   return { line, step, ok, fail };
 }
+
+/// The transports of each test mode.
+export const TRANSPORTS = {
+  websocket: ["websocket"],
+  polling: ["polling"],
+  upgrade: ["polling", "websocket"],
+};
+
+/// A value as JSON-able data: binary as {"$bin": hex}, recursively; functions (ack
+/// callbacks) and undefined left out.
+export function plain(value) {
+  if (value === undefined || typeof value === "function") return undefined;
+  if (Buffer.isBuffer(value)) return { $bin: value.toString("hex") };
+  if (value instanceof ArrayBuffer) return { $bin: Buffer.from(value).toString("hex") };
+  if (ArrayBuffer.isView(value)) {
+    return { $bin: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("hex") };
+  }
+  if (Array.isArray(value)) {
+    return value.filter((v) => typeof v !== "function").map((v) => plain(v) ?? null);
+  }
+  if (value && typeof value === "object") {
+    const out = {};
+    for (const [k, v] of Object.entries(value)) {
+      const p = plain(v);
+      if (p !== undefined) out[k] = p;
+    }
+    return out;
+  }
+  return value;
+}
