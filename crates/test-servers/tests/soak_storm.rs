@@ -4,19 +4,26 @@
 //! of the restart; the reconnections are spread by the jitter (not one burst); the kernel
 //! counted no accept-queue overflow or drop (`/proc/net/netstat` ListenOverflows,
 //! ListenDrops) meanwhile; every client's socket works again (an ack round trip).
+//!
+//! The server runs in its own network namespace (joined to the test's by a veth pair), so the
+//! counters read there are its listener's alone, whatever else this machine runs.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use ferrio_client::{Client, SocketEvent, Transport};
+use ferrio_testkit::netns::NetNs;
 use ferrio_testkit::within;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// `soak-server [port]`; returns the process and its port once it listens.
-async fn start(port: u16) -> (Child, u16) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_soak-server"))
+/// `soak-server port host` in the namespace `ns` (on its address); returns the process and
+/// its port once it listens. `ip netns exec` runs the server in its own process (it execs).
+async fn start(ns: &NetNs, port: u16) -> (Child, u16) {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_soak-server")])
         .arg(port.to_string())
+        .arg(ns.inner.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -39,37 +46,20 @@ async fn start(port: u16) -> (Child, u16) {
     (child, port)
 }
 
-/// TcpExt ListenOverflows + ListenDrops of this network namespace.
-fn listen_overflows() -> (u64, u64) {
-    let text = std::fs::read_to_string("/proc/net/netstat").expect("/proc/net/netstat");
-    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
-    let names: Vec<&str> = lines
-        .next()
-        .expect("TcpExt names")
-        .split_whitespace()
-        .collect();
-    let values: Vec<&str> = lines
-        .next()
-        .expect("TcpExt values")
-        .split_whitespace()
-        .collect();
-    let get = |name: &str| -> u64 {
-        let i = names
-            .iter()
-            .position(|n| *n == name)
-            .unwrap_or_else(|| panic!("no {name}"));
-        values[i].parse().expect("counter")
-    };
-    (get("ListenOverflows"), get("ListenDrops"))
+/// TcpExt ListenOverflows + ListenDrops of the server's network namespace.
+fn listen_overflows(ns: &NetNs) -> (u64, u64) {
+    let c = ns.tcp_ext();
+    (c["ListenOverflows"], c["ListenDrops"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_client_reconnects_after_a_server_restart() {
     let long = std::env::var("SOAK_LONG").is_ok_and(|v| v == "1");
     // One descriptor per client on each side (WebSocket only: no polling connections).
-    let clients: usize = if long { 8_000 } else { 300 };
-    let (server, port) = start(0).await;
-    let url = format!("http://127.0.0.1:{port}");
+    let clients: usize = if long { 10_000 } else { 300 };
+    let ns = NetNs::create();
+    let (server, port) = start(&ns, 0).await;
+    let url = format!("http://{}:{port}", ns.inner);
 
     // Connect everyone, each client with its own manager (its own connection).
     let mut sockets = Vec::new();
@@ -144,8 +134,8 @@ async fn every_client_reconnects_after_a_server_restart() {
         }
     })
     .await;
-    let before = listen_overflows();
-    let (_server, _) = start(port).await;
+    let before = listen_overflows(&ns);
+    let (_server, _) = start(&ns, port).await;
     let restarted = Instant::now();
     let mut back = Vec::with_capacity(clients);
     for w in watchers {
@@ -154,7 +144,7 @@ async fn every_client_reconnects_after_a_server_restart() {
             .expect("watcher");
         back.push(at.duration_since(restarted));
     }
-    let after = listen_overflows();
+    let after = listen_overflows(&ns);
     back.sort();
     let last = *back.last().unwrap();
     let p10 = back[clients / 10];

@@ -29,6 +29,8 @@ pub struct NetNs {
     pub outer: std::net::Ipv4Addr,
     /// The namespace's address.
     pub inner: std::net::Ipv4Addr,
+    /// Whether [`NetNs::black_hole`] added its routes (removed on drop).
+    holed: std::cell::Cell<bool>,
 }
 
 impl NetNs {
@@ -51,6 +53,7 @@ impl NetNs {
             veth: veth.clone(),
             outer,
             inner,
+            holed: std::cell::Cell::new(false),
         };
         ip(&[
             "link", "add", &veth, "type", "veth", "peer", "name", &peer, "netns", &name,
@@ -73,9 +76,25 @@ impl NetNs {
         ns
     }
 
+    /// The namespace's TcpExt counters (`/proc/net/netstat` read inside it): `name -> value`.
+    pub fn tcp_ext(&self) -> std::collections::HashMap<String, u64> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name, "cat", "/proc/net/netstat"])
+            .output()
+            .expect("ip netns exec cat /proc/net/netstat");
+        assert!(
+            out.status.success(),
+            "reading /proc/net/netstat in {}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        parse_tcp_ext(&String::from_utf8_lossy(&out.stdout))
+    }
+
     /// From now on, packets between the two ends are dropped, both ways, without a word to
     /// either side.
     pub fn black_hole(&self) {
+        self.holed.set(true);
         ip(&["route", "add", "blackhole", &format!("{}/32", self.inner)]);
         ip(&[
             "netns",
@@ -90,14 +109,31 @@ impl NetNs {
     }
 }
 
+/// The `TcpExt:` name and value lines of a `/proc/net/netstat` text, as `name -> value`.
+pub fn parse_tcp_ext(text: &str) -> std::collections::HashMap<String, u64> {
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        panic!("no TcpExt lines in /proc/net/netstat");
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .skip(1)
+        .map(|(n, v)| (n.to_owned(), v.parse().expect("a TcpExt counter")))
+        .collect()
+}
+
 impl Drop for NetNs {
     fn drop(&mut self) {
         let route = format!("{}/32", self.inner);
-        for args in [
-            vec!["route", "del", "blackhole", &route],
+        let mut steps = vec![
             vec!["link", "del", &self.veth],
             vec!["netns", "del", &self.name],
-        ] {
+        ];
+        if self.holed.get() {
+            steps.insert(0, vec!["route", "del", "blackhole", &route]);
+        }
+        for args in steps {
             match Command::new("ip").args(&args).output() {
                 Ok(out) if out.status.success() => {}
                 Ok(out) => eprintln!(
@@ -108,5 +144,21 @@ impl Drop for NetNs {
                 Err(e) => eprintln!("cleanup: ip {}: {e}", args.join(" ")),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_tcp_ext;
+
+    #[test]
+    fn tcp_ext_pairs_names_with_values() {
+        let text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops\n\
+                    TcpExt: 0 159 161\n\
+                    IpExt: InNoRoutes\nIpExt: 3\n";
+        let c = parse_tcp_ext(text);
+        assert_eq!(c["ListenOverflows"], 159);
+        assert_eq!(c["ListenDrops"], 161);
+        assert_eq!(c.len(), 3);
     }
 }

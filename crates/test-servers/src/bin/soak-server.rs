@@ -1,7 +1,7 @@
 //! `soak-server`: the server of the graceful-shutdown scenario of the soak suite
 //! (`crates/test-servers/tests/soak_shutdown.rs`, `docs/RELIABILITY.md`).
 //!
-//! `soak-server [PORT]`: binds `127.0.0.1:PORT` (default 0, a free one; a busy port is retried
+//! `soak-server [PORT [HOST]]`: binds `HOST:PORT` (default `127.0.0.1` and 0, a free one; a busy port is retried
 //! for 5 s, for a restart on the same port; listen backlog 1024) and prints `listening on <addr> pid <pid>`. Namespace
 //! `/`: `work` (a number, with an ack) prints `done <n>` and then acks `n`; `burst` (a count,
 //! with an ack) emits `b` with `0..count` to the sender, prints `burst queued <count>` and
@@ -33,19 +33,19 @@ fn say(line: &str) {
 /// as ListenOverflows); Node's `server.listen` asks for 511.
 const BACKLOG: u32 = 1024;
 
-/// A listener on `127.0.0.1:port` with [`BACKLOG`] (SO_REUSEADDR, as std sets it).
-fn listen(port: u16) -> std::io::Result<std::net::TcpListener> {
+/// A listener on `host:port` with [`BACKLOG`] (SO_REUSEADDR, as std sets it).
+fn listen(host: std::net::Ipv4Addr, port: u16) -> std::io::Result<std::net::TcpListener> {
     let socket = tokio::net::TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
-    socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))?;
+    socket.bind(std::net::SocketAddr::from((host, port)))?;
     socket.listen(BACKLOG)?.into_std()
 }
 
-/// Binds `127.0.0.1:port`, retrying a busy port every 20 ms for 5 s.
-async fn bind(port: u16) -> std::io::Result<std::net::TcpListener> {
+/// Binds `host:port`, retrying a busy port every 20 ms for 5 s.
+async fn bind(host: std::net::Ipv4Addr, port: u16) -> std::io::Result<std::net::TcpListener> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        match listen(port) {
+        match listen(host, port) {
             Err(e)
                 if e.kind() == std::io::ErrorKind::AddrInUse
                     && tokio::time::Instant::now() < deadline =>
@@ -105,7 +105,11 @@ async fn run() -> std::io::Result<()> {
         Some(p) => p.parse().map_err(std::io::Error::other)?,
         None => 0,
     };
-    let listener = bind(port).await?;
+    let host: std::net::Ipv4Addr = match std::env::args().nth(2) {
+        Some(h) => h.parse().map_err(std::io::Error::other)?,
+        None => std::net::Ipv4Addr::LOCALHOST,
+    };
+    let listener = bind(host, port).await?;
     let addr = listener.local_addr()?;
     say(&format!("listening on {addr} pid {}", std::process::id()));
     let serving = tokio::spawn(io.serve(listener));
