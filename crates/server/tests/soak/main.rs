@@ -8,7 +8,6 @@
 mod common;
 
 mod churn;
-mod fan_out;
 mod half_open;
 mod harness;
 mod slow_consumer;
