@@ -1,4 +1,5 @@
-//! A minimal HTTP/1.1 client: one request per connection, and raw bytes for malformed input.
+//! A minimal HTTP/1.1 client: one request per connection, a kept-alive connection for
+//! requests one after another ([`Conn`]), and raw bytes for malformed input.
 
 use std::net::SocketAddr;
 
@@ -78,6 +79,83 @@ pub async fn post(addr: SocketAddr, path_and_query: &str, body: impl Into<Bytes>
         body,
     )
     .await
+}
+
+/// One HTTP/1.1 connection kept alive for requests sent one after another, as a browser or
+/// Node's HTTP agent reuses its connection for the polls of a session (a new connection per
+/// request makes thousands of connects a second under load, and with them TIME_WAIT sockets and
+/// an overflowing listen queue). Dropping it closes the connection.
+pub struct Conn {
+    addr: SocketAddr,
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Conn {
+    /// Connects to `addr`.
+    pub async fn open(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).expect("TCP_NODELAY");
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("http handshake");
+        let task = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Conn { addr, sender, task }
+    }
+
+    /// Sends one request on this connection and reads the whole response.
+    pub async fn request(
+        &mut self,
+        method: Method,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Response {
+        self.sender.ready().await.expect("connection ready");
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path_and_query)
+            .header("host", self.addr.to_string());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(body.into())).expect("request");
+        let res = self.sender.send_request(req).await.expect("send request");
+        let (parts, body) = res.into_parts();
+        let body = body.collect().await.expect("read body").to_bytes();
+        Response {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    /// `GET` with no body.
+    pub async fn get(&mut self, path_and_query: &str) -> Response {
+        self.request(Method::GET, path_and_query, &[], Bytes::new())
+            .await
+    }
+
+    /// `POST` with a text body.
+    pub async fn post(&mut self, path_and_query: &str, body: impl Into<Bytes>) -> Response {
+        self.request(
+            Method::POST,
+            path_and_query,
+            &[("content-type", "text/plain;charset=UTF-8")],
+            body,
+        )
+        .await
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // The task owns the socket: ending it closes the connection now, not when hyper
+        // next notices the sender is gone.
+        self.task.abort();
+    }
 }
 
 /// Writes raw bytes and reads until the server closes the connection or `limit` bytes came.
