@@ -12,17 +12,18 @@
 //! buffer per thread and its frames parsed in place, so that the test is not what limits a
 //! million deliveries a second.
 
+mod common;
+
 use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
+use common::soak_server::SoakServer;
 use ferrio_testkit::within;
 use futures_util::future::join_all;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::process::{Child, ChildStdout, Command};
 
 /// The form of the run.
 struct Form {
@@ -102,7 +103,7 @@ async fn run(form: Form) {
     }
     within(30, "every socket in the room", async {
         loop {
-            let stats = server.stats().await;
+            let stats = stats(&mut server).await;
             if stats.room == sockets {
                 break;
             }
@@ -150,7 +151,7 @@ async fn run(form: Form) {
             Err(e) => failed.push(e),
         }
     }
-    let end = server.stats().await;
+    let end = stats(&mut server).await;
     let deliveries = total * open.len() as u64;
     let window = Duration::from_micros(last_received.saturating_sub(first_sent).max(1));
     let (server_cpu, client_cpu) = (
@@ -210,14 +211,6 @@ async fn run(form: Form) {
     drop(open);
 }
 
-/// The `soak-server` process; killed when dropped.
-struct SoakServer {
-    child: Child,
-    stdout: Lines<BufReader<ChildStdout>>,
-    addr: SocketAddr,
-    pid: u32,
-}
-
 /// What `stats` prints that the test reads.
 struct Stats {
     sockets: usize,
@@ -226,74 +219,23 @@ struct Stats {
     disconnects: String,
 }
 
-impl SoakServer {
-    async fn start(args: &[&str]) -> SoakServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_soak-server"))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start soak-server");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let mut s = SoakServer {
-            child,
-            stdout,
-            addr: "127.0.0.1:1".parse().unwrap(),
-            pid: 0,
-        };
-        let line = s.expect("listening on ", 10).await;
-        let (addr, pid) = line.split_once(" pid ").expect("addr and pid");
-        s.addr = addr.parse().expect("addr");
-        s.pid = pid.parse().expect("pid");
-        s
-    }
-
-    /// Waits (`secs` at most) for a line starting with `prefix`; returns the rest. A line
-    /// saying that the server failed fails the test.
-    async fn expect(&mut self, prefix: &str, secs: u64) -> String {
-        let wait = async {
-            while let Some(line) = self.stdout.next_line().await.expect("read stdout") {
-                if let Some(rest) = line.strip_prefix(prefix) {
-                    return rest.to_owned();
-                }
-                assert!(
-                    !line.starts_with("fan failed") && !line.starts_with("bad command"),
-                    "soak-server: {line}"
-                );
-            }
-            panic!("soak-server ended before printing {prefix:?}");
-        };
-        within(secs, &format!("soak-server to print {prefix:?}"), wait).await
-    }
-
-    async fn command(&mut self, line: &str) {
-        let stdin = self.child.stdin.as_mut().expect("stdin");
-        stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .expect("write stdin");
-        stdin.flush().await.expect("flush stdin");
-    }
-
-    async fn stats(&mut self) -> Stats {
-        self.command("stats").await;
-        let line = self.expect("stats ", 10).await;
-        let field = |name: &str| -> usize {
-            line.split_whitespace()
-                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
-                .unwrap_or_else(|| panic!("no {name} in `stats {line}`"))
-        };
-        Stats {
-            sockets: field("sockets"),
-            room: field("room"),
-            disconnects: line
-                .split_whitespace()
-                .find_map(|kv| kv.strip_prefix("disconnects="))
-                .unwrap_or_default()
-                .to_owned(),
-        }
+/// Asks the server for its `stats` line.
+async fn stats(server: &mut SoakServer) -> Stats {
+    server.command("stats").await;
+    let line = server.expect("stats ", 10).await;
+    let field = |name: &str| -> usize {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in `stats {line}`"))
+    };
+    Stats {
+        sockets: field("sockets"),
+        room: field("room"),
+        disconnects: line
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("disconnects="))
+            .unwrap_or_default()
+            .to_owned(),
     }
 }
 

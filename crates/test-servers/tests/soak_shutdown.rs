@@ -6,86 +6,15 @@
 //! pending server acks fail explicitly; every ack a client got is for work the server did;
 //! the drain ends within the close timeout with nothing left; the process exits cleanly.
 
+mod common;
+
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::Duration;
 
+use common::soak_server::SoakServer;
 use ferrio_testkit::ws::{self, Read, Ws};
 use ferrio_testkit::{http, within};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
-
-/// The `soak-server` process; killed when dropped.
-struct SoakServer {
-    child: Child,
-    stdout: Lines<BufReader<ChildStdout>>,
-    /// Every line read so far.
-    seen: Vec<String>,
-    addr: SocketAddr,
-    pid: u32,
-}
-
-impl SoakServer {
-    async fn start() -> SoakServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_soak-server"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start soak-server");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let mut s = SoakServer {
-            child,
-            stdout,
-            seen: Vec::new(),
-            addr: "127.0.0.1:1".parse().unwrap(),
-            pid: 0,
-        };
-        let line = s.expect("listening on ").await;
-        let (addr, pid) = line.split_once(" pid ").expect("addr and pid");
-        s.addr = addr.parse().expect("addr");
-        s.pid = pid.parse().expect("pid");
-        s
-    }
-
-    /// Waits (10 s at most) for a line starting with `prefix`; returns the rest.
-    async fn expect(&mut self, prefix: &str) -> String {
-        let wait = async {
-            while let Some(line) = self.stdout.next_line().await.expect("read stdout") {
-                self.seen.push(line.clone());
-                if let Some(rest) = line.strip_prefix(prefix) {
-                    return rest.to_owned();
-                }
-            }
-            panic!("soak-server ended before printing {prefix:?}");
-        };
-        within(10, &format!("soak-server to print {prefix:?}"), wait).await
-    }
-
-    fn count(&self, prefix: &str) -> usize {
-        self.seen.iter().filter(|l| l.starts_with(prefix)).count()
-    }
-
-    async fn command(&mut self, line: &str) {
-        use tokio::io::AsyncWriteExt;
-        let stdin = self.child.stdin.as_mut().expect("stdin");
-        stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .expect("write stdin");
-        stdin.flush().await.expect("flush stdin");
-    }
-
-    fn sigterm(&self) {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM");
-    }
-}
 
 async fn ws_join(addr: SocketAddr) -> Ws {
     let mut c = ws::connect(addr, "/socket.io/?EIO=4&transport=websocket").await;
@@ -174,7 +103,7 @@ async fn drain(mut a: Ws) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_tells_clients_and_fails_pending_acks() {
-    let mut server = SoakServer::start().await;
+    let mut server = SoakServer::start(&[]).await;
     let addr = server.addr;
 
     // A (WebSocket): 50 pieces of work acked, a question pending, a burst queued, unread.
@@ -198,9 +127,9 @@ async fn sigterm_drains_tells_clients_and_fails_pending_acks() {
         }
     }
     ws::send_text(&mut a, "42[\"ask\"]").await;
-    server.expect("ask sent").await;
+    server.expect("ask sent", 10).await;
     ws::send_text(&mut a, &format!("4299[\"burst\",{BURST}]")).await;
-    server.expect(&format!("burst queued {BURST}")).await;
+    server.expect(&format!("burst queued {BURST}"), 10).await;
     // The long form: many more such clients, each with a question pending and a burst queued.
     let extra = if std::env::var("SOAK_LONG").is_ok_and(|v| v == "1") {
         200
@@ -212,7 +141,7 @@ async fn sigterm_drains_tells_clients_and_fails_pending_acks() {
         let mut o = ws_join(addr).await;
         ws::send_text(&mut o, "42[\"ask\"]").await;
         ws::send_text(&mut o, &format!("4299[\"burst\",{BURST}]")).await;
-        server.expect(&format!("burst queued {BURST}")).await;
+        server.expect(&format!("burst queued {BURST}"), 10).await;
         others.push(o);
     }
 
@@ -233,7 +162,7 @@ async fn sigterm_drains_tells_clients_and_fails_pending_acks() {
         }
     }
     b.post("42[\"ask\"]").await;
-    server.expect("ask sent").await;
+    server.expect("ask sent", 10).await;
     let b_question = b.get().await;
     assert!(
         b_question
@@ -276,7 +205,7 @@ async fn sigterm_drains_tells_clients_and_fails_pending_acks() {
         }
         (acks, told)
     });
-    server.expect("done 1010").await;
+    server.expect("done 1010", 10).await;
 
     // B holds a GET, as a client does between two packets: the server has it before SIGTERM.
     let b_path = b.path.clone();
@@ -285,7 +214,7 @@ async fn sigterm_drains_tells_clients_and_fails_pending_acks() {
         loop {
             server.command("stats").await;
             if server
-                .expect("stats polls_waiting=")
+                .expect("stats polls_waiting=", 10)
                 .await
                 .starts_with("1 ")
             {
@@ -297,7 +226,7 @@ async fn sigterm_drains_tells_clients_and_fails_pending_acks() {
     .await;
 
     server.sigterm();
-    server.expect("closing").await;
+    server.expect("closing", 10).await;
 
     // A and the others read their queues: the whole burst in order, the burst's ack, then the
     // close frame.
@@ -319,7 +248,7 @@ async fn sigterm_drains_tells_clients_and_fails_pending_acks() {
     );
 
     // Pending acks fail explicitly; the drain ends with nothing left.
-    let closed = server.expect("closed ").await;
+    let closed = server.expect("closed ", 10).await;
     assert_eq!(closed, "sessions=0 live=0 sockets=0 pending_acks=0");
     assert_eq!(
         server.count("ask failed: socket disconnected"),

@@ -8,42 +8,27 @@
 //! The server runs in its own network namespace (joined to the test's by a veth pair), so the
 //! counters read there are its listener's alone, whatever else this machine runs.
 
-use std::process::Stdio;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::soak_server::SoakServer;
 use ferrio_client::{Client, SocketEvent, Transport};
 use ferrio_testkit::netns::NetNs;
 use ferrio_testkit::within;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
-/// `soak-server port host` in the namespace `ns` (on its address); returns the process and
-/// its port once it listens. `ip netns exec` runs the server in its own process (it execs).
-async fn start(ns: &NetNs, port: u16) -> (Child, u16) {
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_soak-server")])
+/// `soak-server port host` in the namespace `ns` (on its address), its output discarded once
+/// it listens. `ip netns exec` runs the server in its own process (it execs).
+async fn start(ns: &NetNs, port: u16) -> (SoakServer, u16) {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &ns.name, common::soak_server::BIN])
         .arg(port.to_string())
-        .arg(ns.inner.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start soak-server");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = within(10, "soak-server to listen", lines.next_line())
-        .await
-        .expect("read")
-        .expect("soak-server ended");
-    let addr = line
-        .strip_prefix("listening on ")
-        .and_then(|r| r.split_once(' '))
-        .map(|(a, _)| a.to_owned())
-        .unwrap_or_else(|| panic!("soak-server: {line}"));
-    let port = addr.rsplit_once(':').unwrap().1.parse().unwrap();
-    // The rest of its output is not needed, but must be read for it not to block.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, port)
+        .arg(ns.inner.to_string());
+    let mut server = SoakServer::spawn(cmd).await;
+    server.discard_output();
+    let port = server.addr.port();
+    (server, port)
 }
 
 /// TcpExt ListenOverflows + ListenDrops of the server's network namespace.
@@ -126,8 +111,8 @@ async fn every_client_reconnects_after_a_server_restart() {
     drop(down_tx);
 
     let mut server = server;
-    server.start_kill().expect("kill soak-server");
-    let _ = server.wait().await;
+    server.child.start_kill().expect("kill soak-server");
+    let _ = server.child.wait().await;
     within(30, "every client to see the server go", async {
         for _ in 0..clients {
             down_rx.recv().await.expect("a watcher");
