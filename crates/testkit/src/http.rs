@@ -41,27 +41,10 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: impl Into<Bytes>,
 ) -> Response {
-    let stream = TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    Conn::open(addr)
         .await
-        .expect("http handshake");
-    tokio::spawn(conn);
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path_and_query)
-        .header("host", addr.to_string());
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let req = req.body(Full::new(body.into())).expect("request");
-    let res = sender.send_request(req).await.expect("send request");
-    let (parts, body) = res.into_parts();
-    let body = body.collect().await.expect("read body").to_bytes();
-    Response {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    }
+        .request(method, path_and_query, headers, body)
+        .await
 }
 
 /// `GET` with no body.
